@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { KeywatchError } from './errors.ts';
+
+/**
+ * keywatch configuration. Sources, later ones winning: defaults in this schema, the JSON file
+ * given with --config (or ./keywatch.config.json when present), environment variables
+ * (KEYWATCH_*), then command-line flags.
+ *
+ * @example loadConfig({ configPath: 'keywatch.config.json', env: process.env, flags: { dataDir: '/var/lib/keywatch' } })
+ */
+export const Config = z
+  .object({
+    dataDir: z.string().min(1).default('./keywatch-data'),
+    clickhouse: z
+      .object({
+        url: z.string().url().optional(),
+        username: z.string().default('default'),
+        password: z.string().default(''),
+        database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').default('keywatch'),
+        requestTimeoutMs: z.number().int().positive().default(30_000),
+        /** Emit ON CLUSTER / Replicated / Distributed DDL for this cluster name. */
+        cluster: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({ username: 'default', password: '', database: 'keywatch', requestTimeoutMs: 30_000 }),
+    /** Account, project, subscription or partition -> tenant. */
+    tenants: z.record(z.string(), z.string().min(1)).default({}),
+    defaultTenant: z.string().min(1).default('default'),
+    retention: z
+      .object({
+        /** Days to keep key_events; 0 keeps them forever. */
+        keyEventsDays: z.number().int().nonnegative().default(0),
+        rawEventsDays: z.number().int().nonnegative().default(0),
+        quarantineDays: z.number().int().nonnegative().default(0),
+      })
+      .strict()
+      .default({ keyEventsDays: 0, rawEventsDays: 0, quarantineDays: 0 }),
+    ingest: z
+      .object({
+        /** Records are inserted in batches of about this many bytes. */
+        batchBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+        /** A single record larger than this is quarantined as `record_too_large`. */
+        maxRecordBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+      })
+      .strict()
+      .default({ batchBytes: 32 * 1024 * 1024, maxRecordBytes: 4 * 1024 * 1024 }),
+  })
+  .strict();
+export type Config = z.infer<typeof Config>;
+
+export interface ConfigFlags {
+  dataDir?: string;
+  clickhouseUrl?: string;
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+}
+
+export function loadConfig(opts: { configPath?: string; env?: NodeJS.ProcessEnv; flags?: ConfigFlags }): Config {
+  const env = opts.env ?? {};
+  let fileValue: Record<string, unknown> = {};
+  if (opts.configPath) {
+    let text: string;
+    try {
+      text = readFileSync(opts.configPath, 'utf8');
+    } catch (e) {
+      throw new KeywatchError('CONFIG_INVALID', `cannot read config file ${opts.configPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+    try {
+      fileValue = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new KeywatchError('CONFIG_INVALID', `config file ${opts.configPath} is not valid JSON: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const merged = structuredClone(fileValue) as Record<string, any>;
+  const ch = (merged.clickhouse ??= {}) as Record<string, unknown>;
+  if (env.KEYWATCH_DATA_DIR) merged.dataDir = env.KEYWATCH_DATA_DIR;
+  if (env.KEYWATCH_CLICKHOUSE_URL) ch.url = env.KEYWATCH_CLICKHOUSE_URL;
+  if (env.KEYWATCH_CLICKHOUSE_USER) ch.username = env.KEYWATCH_CLICKHOUSE_USER;
+  if (env.KEYWATCH_CLICKHOUSE_PASSWORD) ch.password = env.KEYWATCH_CLICKHOUSE_PASSWORD;
+  if (env.KEYWATCH_CLICKHOUSE_DATABASE) ch.database = env.KEYWATCH_CLICKHOUSE_DATABASE;
+  if (opts.flags?.dataDir) merged.dataDir = opts.flags.dataDir;
+  if (opts.flags?.clickhouseUrl) ch.url = opts.flags.clickhouseUrl;
+  // Credentials in the URL (http://user:pass@host:8123) move to their own fields, so the URL can be logged.
+  if (typeof ch.url === 'string') {
+    try {
+      const u = new URL(ch.url);
+      if (u.username) ch.username = decodeURIComponent(u.username);
+      if (u.password) ch.password = decodeURIComponent(u.password);
+      u.username = '';
+      u.password = '';
+      ch.url = u.toString().replace(/\/$/, '');
+    } catch {
+      // Left as is: the schema reports an invalid URL.
+    }
+  }
+  const parsed = Config.safeParse(merged);
+  if (!parsed.success) {
+    throw new KeywatchError('CONFIG_INVALID', `invalid configuration${opts.configPath ? ` in ${opts.configPath}` : ''}: ${describeIssues(parsed.error)}`);
+  }
+  return parsed.data;
+}

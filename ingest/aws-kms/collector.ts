@@ -1,0 +1,10 @@
+import type { Collector } from '../collector.ts';
+import { awsKmsNormalizeSql } from './normalize-sql.ts';
+
+export const awsKmsCollector: Collector = {
+  source: 'aws-kms',
+  formats: ['aws-cloudtrail', 'aws-kms', 'cloudtrail'],
+  description: 'AWS CloudTrail records for kms.amazonaws.com: S3 files ({"Records":[...]}, gzip), NDJSON, EventBridge events, CloudWatch Logs exports',
+  sniff: (head) => /"Records"\s*:\s*\[|"eventSource"\s*:|"detail-type"\s*:\s*"AWS (API Call|Service Event) via CloudTrail"/.test(head),
+  normalizeSql: awsKmsNormalizeSql,
+};

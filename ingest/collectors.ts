@@ -1,0 +1,19 @@
+import { KeywatchError } from '../core/errors.ts';
+import type { Collector } from './collector.ts';
+import { awsKmsCollector } from './aws-kms/collector.ts';
+
+/** Every collector, in the order auto-detection tries them. */
+export const COLLECTORS: readonly Collector[] = [awsKmsCollector];
+
+export function collectorForFormat(format: string): Collector {
+  const c = COLLECTORS.find((x) => x.formats.includes(format) || x.source === format);
+  if (!c) {
+    const known = COLLECTORS.flatMap((x) => x.formats).join(', ');
+    throw new KeywatchError('FORMAT_UNKNOWN', `unknown --format "${format}"; known formats: auto, ${known}`);
+  }
+  return c;
+}
+
+export function sniffCollector(head: string): Collector | undefined {
+  return COLLECTORS.find((c) => c.sniff(head));
+}

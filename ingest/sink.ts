@@ -1,0 +1,185 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import type { Store } from '../storage/store.ts';
+import { CONTENT_HASH_SQL, batchHash, type LedgerRow } from '../storage/ledger.ts';
+import type { Collector } from './collector.ts';
+
+/** ClickHouse DateTime64(3) text for a Date, in UTC. */
+export function chTime(d: Date): string {
+  return d.toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** A record the pipeline quarantined itself (too large, cut off), before it reached ClickHouse. */
+export interface EarlyQuarantine {
+  position: string;
+  reason: string;
+  message: string;
+  record: string;
+}
+
+export interface BatchInput {
+  transport: string;
+  origin: string;
+  firstPosition: string;
+  lastPosition: string;
+  /** TSV rows `seq \t position \t record`. */
+  payload: Buffer;
+  records: number;
+  early: EarlyQuarantine[];
+  startedAt: Date;
+}
+
+export interface BatchResult {
+  batchId: string;
+  seqno: number;
+  records: number;
+  normalized: number;
+  inserted: number;
+  duplicates: number;
+  quarantined: Record<string, number>;
+  dropped: Record<string, number>;
+  hash: string;
+}
+
+export interface SinkContext {
+  store: Store;
+  collector: Collector;
+  clock: Clock;
+  tenants: Record<string, string>;
+  defaultTenant: string;
+  /** The chain head before this batch; updated by `writeBatch`. */
+  head: { seqno: number; hash: string };
+}
+
+const STAGE_STRUCTURE = 'seq UInt32, position String, record String';
+
+const KEY_EVENT_COLUMNS =
+  'event_id, event_time, ingest_time, source, tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation, principal, principal_type, source_ip, user_agent, outcome, error_code, latency_ms, request_id, attributes, raw_id';
+
+/**
+ * Writes one batch: raw records, normalized events (deduplicated on event_id against the store and
+ * within the batch), quarantine rows, and the ledger row that extends the hash chain.
+ * Retry rules live with the caller: a failure here leaves at most raw rows and a stage table
+ * behind, and the batch is not in the ledger.
+ */
+export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<BatchResult> {
+  const { store, collector } = ctx;
+  const batchId = randomUUID();
+  const stage = `kw_stage_${batchId.replace(/-/g, '')}`;
+  const receivedAt = chTime(b.startedAt);
+  const params = {
+    batch_id: batchId,
+    source: collector.source,
+    transport: b.transport,
+    origin: b.origin,
+    received_time: receivedAt,
+    ingest_time: chTime(ctx.clock.now()),
+    tenants: ctx.tenants,
+    default_tenant: ctx.defaultTenant,
+  };
+
+  if (b.records > 0) {
+    await store.insertSelect({
+      target: 'raw_events (batch_id, seq, source, transport, origin, position, received_time, sha256, record)',
+      select: `SELECT {batch_id:String}, seq, {source:String}, {transport:String}, {origin:String}, position, {received_time:DateTime64(3)}, SHA256(record), record FROM $input`,
+      structure: STAGE_STRUCTURE,
+      format: 'TSV',
+      payload: b.payload,
+      params,
+    });
+  }
+
+  const quarantined: Record<string, number> = {};
+  const dropped: Record<string, number> = {};
+  let normalized = 0;
+  let inserted = 0;
+  try {
+    if (b.records > 0) {
+      await store.exec(
+        `CREATE TABLE ${stage} ENGINE = Memory AS ${collector.normalizeSql(`(SELECT seq, position, record FROM raw_events WHERE batch_id = {batch_id:String})`)}`,
+        params,
+      );
+      const counts = await store.query<{ status: string; reason: string; n: string }>(
+        `SELECT _status AS status, _reason AS reason, count() AS n FROM ${stage} GROUP BY status, reason`,
+      );
+      for (const c of counts) {
+        if (c.status === 'ok') normalized += Number(c.n);
+        else if (c.status === 'dropped') dropped[c.reason] = (dropped[c.reason] ?? 0) + Number(c.n);
+        else quarantined[c.reason] = (quarantined[c.reason] ?? 0) + Number(c.n);
+      }
+      if (normalized > 0) {
+        // Existing events are looked up only in the time span of this batch.
+        const newEvents = `
+          FROM ${stage}
+          WHERE _status = 'ok'
+            AND event_id NOT IN (
+              SELECT event_id FROM key_events
+              WHERE event_time >= (SELECT min(event_time) FROM ${stage} WHERE _status = 'ok')
+                AND event_time <= (SELECT max(event_time) FROM ${stage} WHERE _status = 'ok'))`;
+        const [row] = await store.query<{ n: string }>(`SELECT uniqExact(event_id) AS n ${newEvents}`);
+        inserted = Number(row?.n ?? 0);
+        if (inserted > 0) {
+          await store.exec(`INSERT INTO key_events (${KEY_EVENT_COLUMNS}) SELECT ${KEY_EVENT_COLUMNS} ${newEvents} ORDER BY seq LIMIT 1 BY event_id`);
+        }
+      }
+      if (Object.keys(quarantined).length > 0) {
+        await store.exec(
+          `INSERT INTO quarantine (quarantine_time, batch_id, seq, source, transport, origin, position, reason, message, record)
+           SELECT {ingest_time:DateTime64(3)}, {batch_id:String}, r.seq, {source:String}, {transport:String}, {origin:String}, r.position, q._reason, q._message, r.record
+           FROM raw_events AS r
+           INNER JOIN (SELECT seq, _reason, _message FROM ${stage} WHERE _status = 'quarantined') AS q ON r.seq = q.seq
+           WHERE r.batch_id = {batch_id:String}`,
+          params,
+        );
+      }
+    }
+  } finally {
+    await store.exec(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined);
+  }
+
+  if (b.early.length > 0) {
+    await store.insertRows(
+      'quarantine',
+      b.early.map((e) => ({
+        quarantine_time: params.ingest_time,
+        batch_id: batchId,
+        seq: 0,
+        source: collector.source,
+        transport: b.transport,
+        origin: b.origin,
+        position: e.position,
+        reason: e.reason,
+        message: e.message,
+        record: e.record,
+      })),
+    );
+    for (const e of b.early) quarantined[e.reason] = (quarantined[e.reason] ?? 0) + 1;
+  }
+
+  const [content] = await store.query<{ h: string }>(`SELECT ${CONTENT_HASH_SQL} AS h FROM raw_events WHERE batch_id = {batch_id:String}`, params);
+  const sum = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
+  const row: Omit<LedgerRow, 'batch_hash'> = {
+    seqno: ctx.head.seqno + 1,
+    batch_id: batchId,
+    source: collector.source,
+    transport: b.transport,
+    origin: b.origin,
+    first_position: b.firstPosition,
+    last_position: b.lastPosition,
+    started_at: receivedAt,
+    finished_at: chTime(ctx.clock.now()),
+    records: b.records,
+    normalized,
+    inserted,
+    duplicates: normalized - inserted,
+    quarantined: sum(quarantined),
+    dropped: sum(dropped),
+    dropped_by_reason: dropped,
+    content_sha256: content?.h ?? '',
+    prev_hash: ctx.head.hash,
+  };
+  const hash = batchHash(row);
+  await store.insertRows('ingest_batches', [{ ...row, batch_hash: hash }]);
+  ctx.head = { seqno: row.seqno, hash };
+  return { batchId, seqno: row.seqno, records: b.records, normalized, inserted, duplicates: row.duplicates, quarantined, dropped, hash };
+}

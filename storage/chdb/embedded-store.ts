@@ -1,0 +1,157 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { Session } from 'chdb';
+import type { InsertSelectOptions, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
+import { StoreError, firstLine } from '../store-error.ts';
+
+/** chdb error objects carry the ClickHouse code as `clickhouseCode`; older builds only in the text. */
+function chCode(e: unknown): number | undefined {
+  if (e && typeof e === 'object' && 'clickhouseCode' in e && typeof e.clickhouseCode === 'number') return e.clickhouseCode;
+  const m = /Code: (\d+)/.exec(String((e as Error)?.message ?? e));
+  return m ? Number(m[1]) : undefined;
+}
+
+function lockedError(dataDir: string, cause: unknown): StoreError {
+  return new StoreError(
+    'STORE_LOCKED',
+    `the embedded store ${dataDir} is in use by another keywatch process; wait for it to finish, give this run its own --data-dir, or point both at a ClickHouse server with --clickhouse-url`,
+    { cause, clickhouseCode: 76 },
+  );
+}
+
+function wrap(e: unknown, sql: string): StoreError {
+  if (e instanceof StoreError) return e;
+  const message = firstLine(String((e as Error)?.message ?? e)).replace(/^Query failed: /, '');
+  const code = chCode(e);
+  const what = sql.trim().split(/\s+/).slice(0, 3).join(' ');
+  return new StoreError('STORE_QUERY_FAILED', `${what}...: ${message}`, { cause: e, ...(code === undefined ? {} : { clickhouseCode: code }) });
+}
+
+function parseJsonEachRow<T>(text: string): T[] {
+  const rows: T[] = [];
+  for (const line of text.split('\n')) if (line.length > 0) rows.push(JSON.parse(line) as T);
+  return rows;
+}
+
+export interface EmbeddedStoreOptions {
+  dataDir: string;
+  database?: string;
+}
+
+/**
+ * Opens (creating if needed) the embedded ClickHouse store in `dataDir`. Only one process can hold
+ * a data directory; a second one gets STORE_LOCKED.
+ *
+ * @example const store = await openEmbeddedStore({ dataDir: './keywatch-data' });
+ */
+export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Store> {
+  const dataDir = resolve(opts.dataDir);
+  const database = opts.database ?? 'keywatch';
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(database)) {
+    throw new StoreError('CONFIG_INVALID', `database name "${database}" must be a plain identifier`);
+  }
+  mkdirSync(dataDir, { recursive: true });
+  let session: Session;
+  try {
+    session = new Session(dataDir);
+  } catch (e) {
+    const text = String((e as Error)?.message ?? e);
+    if (chCode(e) === 76 || /Cannot lock file/i.test(text)) throw lockedError(dataDir, e);
+    if (/only one active data directory/i.test(text)) {
+      throw new StoreError('STORE_LOCKED', `this process already holds another embedded store; close it before opening ${dataDir}`, { cause: e });
+    }
+    throw new StoreError('STORE_UNAVAILABLE', `cannot open the embedded store ${dataDir}: ${firstLine(text)}`, { cause: e });
+  }
+  try {
+    // The lock can also surface on the first query rather than in the constructor.
+    session.query(`CREATE DATABASE IF NOT EXISTS ${database}`, 'TSV');
+    session.query(`USE ${database}`, 'TSV');
+  } catch (e) {
+    session.close();
+    if (chCode(e) === 76 || /Cannot lock file/i.test(String((e as Error)?.message))) throw lockedError(dataDir, e);
+    throw wrap(e, 'open');
+  }
+  return new EmbeddedStore(session, dataDir, database);
+}
+
+class EmbeddedStore implements Store {
+  readonly backend = 'embedded' as const;
+  private closed = false;
+  constructor(
+    private readonly session: Session,
+    private readonly dataDir: string,
+    readonly database: string,
+  ) {}
+
+  private async run(sql: string, format: string, params?: QueryParams): Promise<string> {
+    if (this.closed) throw new StoreError('STORE_UNAVAILABLE', 'the embedded store is closed');
+    try {
+      const r =
+        params && Object.keys(params).length > 0
+          ? await this.session.queryBindAsync(sql, params, { format })
+          : await this.session.queryAsync(sql, { format });
+      return r.text();
+    } catch (e) {
+      throw wrap(e, sql);
+    }
+  }
+
+  async exec(sql: string, params?: QueryParams): Promise<void> {
+    await this.run(sql, 'TSV', params);
+  }
+
+  async query<T = Record<string, unknown>>(sql: string, params?: QueryParams): Promise<T[]> {
+    return parseJsonEachRow<T>(await this.run(sql, 'JSONEachRow', params));
+  }
+
+  async queryText(sql: string, format: TextFormat, params?: QueryParams): Promise<string> {
+    return this.run(sql, format, params);
+  }
+
+  async insertRaw(table: string, format: RawInsertFormat, payload: Buffer, columns?: readonly string[]): Promise<void> {
+    if (payload.length === 0) return;
+    try {
+      await this.session.insert({
+        table,
+        values: payload,
+        format,
+        ...(columns ? { columns } : {}),
+        settings: { input_format_parallel_parsing: 0 },
+      });
+    } catch (e) {
+      throw wrap(e, `INSERT INTO ${table}`);
+    }
+  }
+
+  async insertSelect(o: InsertSelectOptions): Promise<void> {
+    // The addon's raw insert parses about 2.5x slower than the engine reading a file, so the
+    // payload goes through a private temporary file.
+    mkdirSync(join(this.dataDir, 'keywatch-staging'), { recursive: true, mode: 0o700 });
+    const file = join(this.dataDir, 'keywatch-staging', `batch-${process.pid}-${randomUUID()}.${o.format.toLowerCase()}`);
+    writeFileSync(file, o.payload, { mode: 0o600 });
+    try {
+      const input = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : 'JSONEachRow'}', '${o.structure.replace(/'/g, "\\'")}')`;
+      await this.exec(`INSERT INTO ${o.target} ${o.select.replaceAll('$input', input)}`, o.params);
+    } finally {
+      rmSync(file, { force: true });
+    }
+  }
+
+  async insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+    if (rows.length === 0) return;
+    const payload = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    await this.insertRaw(table, 'JSONEachRow', payload);
+  }
+
+  async info(): Promise<StoreInfo> {
+    const [row] = await this.query<{ v: string }>('SELECT version() AS v');
+    return { backend: 'embedded', location: this.dataDir, database: this.database, serverVersion: row?.v ?? 'unknown' };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.session.close();
+  }
+}
