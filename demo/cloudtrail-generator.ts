@@ -279,20 +279,28 @@ export function* generateCloudTrail(opts: GenerateOptions): Generator<CloudTrail
 export function incidentNotes(opts: GenerateOptions): IncidentNote[] {
   const startMs = Math.floor(opts.start.getTime() / MS_HOUR) * MS_HOUR;
   const hours = Math.round(opts.days * 24);
-  return INCIDENTS.map((i) => ({ id: i.id, what: i.what, at: isoSeconds(startMs + incidentHour(hours, i.hoursBeforeEnd) * MS_HOUR + i.minute * 60_000) }));
+  return INCIDENTS.map((i) => ({ id: i.id, what: i.what, at: isoSeconds(startMs + incidentHour(hours, startMs, i) * MS_HOUR + i.minute * 60_000) }));
 }
 
 const INCIDENTS = [
-  { id: 'external-decrypt-burst', hoursBeforeEnd: 30, minute: 12, what: 'an identity from outside the estate (account 999988887777) decrypts 300 times in 5 minutes with the acme payments key, at night, from 203.0.113.66' },
-  { id: 'key-disabled-then-deletion', hoursBeforeEnd: 20, minute: 41, what: 'globex billing key disabled, then scheduled for deletion (7 days) by secops at night' },
-  { id: 'policy-wildcard', hoursBeforeEnd: 16, minute: 5, what: 'acme orders key policy replaced by one that allows Principal "*"' },
-  { id: 'access-denied-spike', hoursBeforeEnd: 10, minute: 20, what: 'initech tps-reports gets 120 AccessDeniedException errors in 10 minutes' },
-  { id: 'imported-material-deleted', hoursBeforeEnd: 6, minute: 33, what: 'imported key material deleted from the globex ledger key (BYOK), then re-imported with an expiry' },
-  { id: 'external-grant', hoursBeforeEnd: 4, minute: 50, what: 'a grant on the acme orders key to an external account (999988887777)' },
+  { id: 'external-decrypt-burst', daysBack: 2, hour: 3, minute: 12, what: 'an identity from outside the estate (account 999988887777) decrypts 300 times in 5 minutes with the acme payments key, at night, from 203.0.113.66' },
+  { id: 'key-disabled-then-deletion', daysBack: 2, hour: 22, minute: 41, what: 'globex billing key disabled, then scheduled for deletion (7 days) by secops late in the evening' },
+  { id: 'policy-wildcard', daysBack: 1, hour: 9, minute: 5, what: 'acme orders key policy replaced by one that allows Principal "*"' },
+  { id: 'access-denied-spike', daysBack: 1, hour: 14, minute: 20, what: 'initech tps-reports gets 120 AccessDeniedException errors in 10 minutes' },
+  { id: 'imported-material-deleted', daysBack: 1, hour: 19, minute: 33, what: 'imported key material deleted from the globex ledger key (BYOK), then re-imported with an expiry' },
+  { id: 'external-grant', daysBack: 0, hour: 1, minute: 50, what: 'a grant on the acme orders key to an external account (999988887777)' },
 ] as const;
 
-function incidentHour(hours: number, hoursBeforeEnd: number): number {
-  return Math.max(0, hours - Math.min(hours, hoursBeforeEnd));
+/**
+ * Hour index (from the start) of an incident: `daysBack` days before the last day of traffic, at
+ * a fixed UTC time of day, moved a day earlier if that is past the end and clamped to the window.
+ */
+function incidentHour(hours: number, startMs: number, i: { daysBack: number; hour: number }): number {
+  const endMs = startMs + hours * MS_HOUR;
+  const lastDay = Math.floor((endMs - 1) / 86_400_000) * 86_400_000;
+  let at = lastDay - i.daysBack * 86_400_000 + i.hour * MS_HOUR;
+  if (at >= endMs) at -= 86_400_000;
+  return Math.min(hours - 1, Math.max(0, Math.round((at - startMs) / MS_HOUR)));
 }
 
 function incidentEvents(startMs: number, hours: number, keys: DemoKey[], rng: Rng): Map<number, CloudTrailRecord[]> {
@@ -306,7 +314,7 @@ function incidentEvents(startMs: number, hours: number, keys: DemoKey[], rng: Rn
   const key = (t: string, alias: string) => keys.find((k) => k.tenant === t && k.alias === alias) as DemoKey;
   const role = (t: string, name: string) => tenant(t).roles.find((r) => r.name === name) as DemoRole;
   const at = (i: (typeof INCIDENTS)[number]) => {
-    const h = incidentHour(hours, i.hoursBeforeEnd);
+    const h = incidentHour(hours, startMs, i);
     return { h, t0: startMs + h * MS_HOUR + i.minute * 60_000 };
   };
   const [burst, disable, wildcard, denied, material, grant] = INCIDENTS;

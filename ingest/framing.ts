@@ -54,7 +54,8 @@ export function detectFraming(head: Buffer): { framing: Framing; bodyStart: numb
   return { framing: 'lines', bodyStart: i };
 }
 
-export async function* frameRecords(input: AsyncIterable<Buffer>, opts: FramingOptions = {}): AsyncGenerator<Framed> {
+/** Yields the records of each input chunk together: one await per chunk, not per record. */
+export async function* frameRecords(input: AsyncIterable<Buffer>, opts: FramingOptions = {}): AsyncGenerator<Framed[]> {
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD;
   const it = input[Symbol.asyncIterator]();
   const { head, done } = await peek(it, 512);
@@ -73,7 +74,7 @@ export async function* frameRecords(input: AsyncIterable<Buffer>, opts: FramingO
   else yield* frameArray(rest(), framing === opts.framing ? detectFraming(head).bodyStart : detected.bodyStart, framing, max);
 }
 
-async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGenerator<Framed> {
+async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGenerator<Framed[]> {
   let carry: Buffer[] = [];
   let carryLen = 0;
   let oversized = false;
@@ -81,7 +82,7 @@ async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGen
   const emit = (parts: Buffer[], len: number): Framed | null => {
     line++;
     let rec = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, len);
-    if (oversized) {
+    if (oversized || len > max) {
       oversized = false;
       return { kind: 'oversized', prefix: Buffer.from(rec.subarray(0, PREFIX_KEEP)), size: len, position: `line:${line}` };
     }
@@ -93,6 +94,7 @@ async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGen
     return { kind: 'record', record: rec, position: `line:${line}` };
   };
   for await (const chunk of chunks) {
+    const batch: Framed[] = [];
     let start = 0;
     for (;;) {
       const nl = chunk.indexOf(0x0a, start);
@@ -107,7 +109,7 @@ async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGen
         carry = [];
         carryLen = 0;
       }
-      if (out) yield out;
+      if (out) batch.push(out);
       start = nl + 1;
     }
     if (start < chunk.length) {
@@ -123,14 +125,15 @@ async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGen
       }
       carryLen += piece.length;
     }
+    if (batch.length > 0) yield batch;
   }
   if (carryLen > 0) {
     const out = emit(carry, carryLen);
-    if (out) yield out;
+    if (out) yield [out];
   }
 }
 
-async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, framing: Framing, max: number): AsyncGenerator<Framed> {
+async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, framing: Framing, max: number): AsyncGenerator<Framed[]> {
   let depth = 0; // container depth relative to the array's elements
   let inString = false;
   let escaped = false;
@@ -172,6 +175,7 @@ async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, fra
     if (ended) continue; // drain the input after the array closes
     const chunk = first ? chunk0.subarray(bodyStart) : chunk0;
     first = false;
+    const batch: Framed[] = [];
     let elementStart = inElement ? 0 : -1;
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i] as number;
@@ -197,27 +201,28 @@ async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, fra
         depth--;
         if (depth === 0) {
           keep(chunk.subarray(elementStart, i + 1));
-          yield finish();
+          batch.push(finish());
           elementStart = -1;
         } else if (depth < 0) {
           // A scalar element directly followed by the closing bracket.
           depth = 0;
           keep(chunk.subarray(elementStart, i));
-          yield finish();
+          batch.push(finish());
           ended = true;
           break;
         }
       } else if (depth === 0 && (c === 0x2c || isWs(c))) {
         // End of a scalar element.
         keep(chunk.subarray(elementStart, i));
-        yield finish();
+        batch.push(finish());
         elementStart = -1;
       }
     }
     if (!ended && inElement && elementStart !== -1) keep(chunk.subarray(elementStart));
+    if (batch.length > 0) yield batch;
   }
   if (inElement && size > 0) {
     const out = finish();
-    yield out.kind === 'record' ? { kind: 'truncated', record: out.record, position: out.position } : out;
+    yield [out.kind === 'record' ? { kind: 'truncated', record: out.record, position: out.position } : out];
   }
 }

@@ -6,7 +6,7 @@ import type { Collector } from './collector.ts';
 import { collectorForFormat, sniffCollector } from './collectors.ts';
 import { frameRecords, type Framed } from './framing.ts';
 import { writeBatch, type BatchResult, type EarlyQuarantine, type SinkContext } from './sink.ts';
-import { TsvBatch } from './tsv-batch.ts';
+import { RecordBatch } from './record-batch.ts';
 import type { Input } from './transports/file.ts';
 
 /** What one ingest run did. Every record read is accounted for in exactly one of the buckets. */
@@ -80,78 +80,98 @@ async function chooseCollector(input: Input, format: string): Promise<{ collecto
  * Streams every input through framing, batching and the sink. Memory stays bounded by the batch
  * size: at most one batch is being filled while the previous one is written.
  */
-export async function ingest(inputs: readonly Input[], opts: IngestOptions): Promise<IngestSummary> {
+export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Promise<IngestSummary> {
   const t0 = performance.now();
-  const summary: IngestSummary = { inputs: inputs.length, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '' };
-  const head = await chainHead(opts.store);
-  let ctx: SinkContext | undefined;
+  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '' };
+  const sinkHead = { current: await chainHead(opts.store) };
+  const initialBytes = Math.min(opts.batchBytes + (1 << 20), 64 << 20);
+  let batch = new RecordBatch(initialBytes);
+  let spare = new RecordBatch(initialBytes);
+  let early: EarlyQuarantine[] = [];
+  let origins: string[] = [];
+  let first = '';
+  let last = '';
+  let startedAt = opts.clock.now();
+  let pending: Promise<void> | undefined;
+  let batchCollector: Collector | undefined;
+  let batchTransport = '';
 
+  // A batch may span several inputs of the same collector and transport, so that many small files
+  // (CloudTrail writes one per account, region and 5 minutes) do not each pay a batch's fixed cost.
+  const flush = async () => {
+    if (batch.count === 0 && early.length === 0) return;
+    if (pending) await pending;
+    const collector = batchCollector as Collector;
+    const full = batch;
+    const origin = origins.length === 1 ? (origins[0] as string) : `${origins.length} inputs: ${origins[0]} .. ${origins[origins.length - 1]}`;
+    const input = { transport: batchTransport, origin, firstPosition: first, lastPosition: last, payload: full.payload(), records: full.count, early, startedAt };
+    summary.bytes += full.recordBytes;
+    batch = spare;
+    spare = full;
+    early = [];
+    origins = [];
+    first = '';
+    startedAt = opts.clock.now();
+    const ctx: SinkContext = { store: opts.store, collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, head: sinkHead.current };
+    // The next batch fills while this one is written; `spare` is reused only after it is done.
+    pending = writeBatch(ctx, input).then((r) => {
+      sinkHead.current = ctx.head;
+      summary.batches++;
+      summary.normalized += r.normalized;
+      summary.inserted += r.inserted;
+      summary.duplicates += r.duplicates;
+      add(summary.dropped, r.dropped);
+      add(summary.quarantined, r.quarantined);
+      opts.onBatch?.(r);
+      spare.reset();
+    });
+    // Awaited at the next flush; this keeps a failure from counting as unhandled meanwhile.
+    pending.catch(() => undefined);
+  };
+
+  // Inputs are opened one at a time as the iterable yields them.
   for (const input of inputs) {
+    summary.inputs++;
     const { collector, chunks } = await chooseCollector(input, opts.format);
-    ctx = { store: opts.store, collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, head: ctx?.head ?? head };
-    const sinkCtx = ctx;
-    let batch = new TsvBatch(Math.min(opts.batchBytes + (1 << 20), 64 << 20));
-    let spare = new TsvBatch(Math.min(opts.batchBytes + (1 << 20), 64 << 20));
-    let early: EarlyQuarantine[] = [];
-    let first = '';
-    let last = '';
-    let startedAt = opts.clock.now();
-    let pending: Promise<void> | undefined;
-
-    const flush = async () => {
-      if (batch.count === 0 && early.length === 0) return;
-      if (pending) await pending;
-      const full = batch;
-      const payloadBatch = { transport: input.transport, origin: input.origin, firstPosition: first, lastPosition: last, payload: full.payload(), records: full.count, early, startedAt };
-      summary.bytes += full.recordBytes;
-      batch = spare;
-      spare = full;
-      early = [];
-      first = '';
-      startedAt = opts.clock.now();
-      // The next batch fills while this one is written; `spare` is reused only after it is done.
-      pending = writeBatch(sinkCtx, payloadBatch).then((r) => {
-        summary.batches++;
-        summary.normalized += r.normalized;
-        summary.inserted += r.inserted;
-        summary.duplicates += r.duplicates;
-        add(summary.dropped, r.dropped);
-        add(summary.quarantined, r.quarantined);
-        opts.onBatch?.(r);
-        spare.reset();
-      });
-      // Awaited at the next flush; this keeps a failure from counting as unhandled meanwhile.
-      pending.catch(() => undefined);
-    };
-
-    const handle = async (f: Framed) => {
-      summary.read++;
-      if (first === '') first = f.position;
-      last = f.position;
-      if (f.kind === 'record') {
-        batch.add(f.record, f.position);
-      } else if (f.kind === 'oversized') {
-        early.push({ position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
-      } else {
-        early.push({ position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
-      }
-      if (batch.byteLength >= opts.batchBytes) await flush();
-    };
-
+    if (batchCollector !== undefined && (collector !== batchCollector || input.transport !== batchTransport)) await flush();
+    batchCollector = collector;
+    batchTransport = input.transport;
+    let seenHere = false;
+    const progress = () =>
+      opts.onProgress?.({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
     let lastReport = 0;
-    for await (const f of frameRecords(chunks, { maxRecordBytes: opts.maxRecordBytes })) {
-      await handle(f);
-      if (opts.onProgress && summary.read - lastReport >= 5000) {
+    for await (const framed of frameRecords(chunks, { maxRecordBytes: opts.maxRecordBytes })) {
+      for (const f of framed) {
+        summary.read++;
+        if (!seenHere) {
+          seenHere = true;
+          origins.push(input.origin);
+        }
+        if (first === '') first = f.position;
+        last = f.position;
+        if (f.kind === 'record') {
+          batch.add(f.record, input.origin, f.position);
+        } else if (f.kind === 'oversized') {
+          early.push({ origin: input.origin, position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
+        } else {
+          early.push({ origin: input.origin, position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
+        }
+        if (batch.byteLength >= opts.batchBytes) {
+          await flush();
+          if (seenHere) origins.push(input.origin);
+        }
+      }
+      if (summary.read - lastReport >= 5000) {
         lastReport = summary.read;
-        opts.onProgress({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
+        progress();
       }
     }
-    await flush();
-    if (pending) await pending;
-    opts.onProgress?.({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
+    progress();
   }
+  await flush();
+  if (pending) await pending;
   summary.seconds = (performance.now() - t0) / 1000;
   summary.eventsPerSecond = summary.seconds > 0 ? Math.round(summary.read / summary.seconds) : 0;
-  summary.chainHead = (ctx?.head ?? head).hash;
+  summary.chainHead = sinkHead.current.hash;
   return summary;
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.ts';
 import type { Store } from '../storage/store.ts';
 import { CONTENT_HASH_SQL, batchHash, type LedgerRow } from '../storage/ledger.ts';
 import type { Collector } from './collector.ts';
+import { RECORD_BATCH_STRUCTURE } from './record-batch.ts';
 
 /** ClickHouse DateTime64(3) text for a Date, in UTC. */
 export function chTime(d: Date): string {
@@ -11,6 +12,7 @@ export function chTime(d: Date): string {
 
 /** A record the pipeline quarantined itself (too large, cut off), before it reached ClickHouse. */
 export interface EarlyQuarantine {
+  origin: string;
   position: string;
   reason: string;
   message: string;
@@ -19,10 +21,11 @@ export interface EarlyQuarantine {
 
 export interface BatchInput {
   transport: string;
+  /** The input, or a summary such as `3 inputs: a.json.gz .. c.json.gz` when the batch spans several. */
   origin: string;
   firstPosition: string;
   lastPosition: string;
-  /** TSV rows `seq \t position \t record`. */
+  /** RowBinary rows (see record-batch.ts). */
   payload: Buffer;
   records: number;
   early: EarlyQuarantine[];
@@ -51,7 +54,6 @@ export interface SinkContext {
   head: { seqno: number; hash: string };
 }
 
-const STAGE_STRUCTURE = 'seq UInt32, position String, record String';
 
 const KEY_EVENT_COLUMNS =
   'event_id, event_time, ingest_time, source, tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation, principal, principal_type, source_ip, user_agent, outcome, error_code, latency_ms, request_id, attributes, raw_id';
@@ -81,9 +83,9 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<Batch
   if (b.records > 0) {
     await store.insertSelect({
       target: 'raw_events (batch_id, seq, source, transport, origin, position, received_time, sha256, record)',
-      select: `SELECT {batch_id:String}, seq, {source:String}, {transport:String}, {origin:String}, position, {received_time:DateTime64(3)}, SHA256(record), record FROM $input`,
-      structure: STAGE_STRUCTURE,
-      format: 'TSV',
+      select: `SELECT {batch_id:String}, seq, {source:String}, {transport:String}, origin, position, {received_time:DateTime64(3)}, SHA256(record), record FROM $input`,
+      structure: RECORD_BATCH_STRUCTURE,
+      format: 'RowBinary',
       payload: b.payload,
       params,
     });
@@ -125,7 +127,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<Batch
       if (Object.keys(quarantined).length > 0) {
         await store.exec(
           `INSERT INTO quarantine (quarantine_time, batch_id, seq, source, transport, origin, position, reason, message, record)
-           SELECT {ingest_time:DateTime64(3)}, {batch_id:String}, r.seq, {source:String}, {transport:String}, {origin:String}, r.position, q._reason, q._message, r.record
+           SELECT {ingest_time:DateTime64(3)}, {batch_id:String}, r.seq, {source:String}, {transport:String}, r.origin, r.position, q._reason, q._message, r.record
            FROM raw_events AS r
            INNER JOIN (SELECT seq, _reason, _message FROM ${stage} WHERE _status = 'quarantined') AS q ON r.seq = q.seq
            WHERE r.batch_id = {batch_id:String}`,
@@ -146,7 +148,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<Batch
         seq: 0,
         source: collector.source,
         transport: b.transport,
-        origin: b.origin,
+        origin: e.origin,
         position: e.position,
         reason: e.reason,
         message: e.message,

@@ -21,7 +21,7 @@ export interface InsertSelectOptions {
   select: string;
   /** Column list of the payload, e.g. `seq UInt32, record String`. */
   structure: string;
-  format: RawInsertFormat;
+  format: RawInsertFormat | 'RowBinary';
   payload: Buffer;
   params?: QueryParams;
 }

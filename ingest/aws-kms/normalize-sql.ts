@@ -65,25 +65,12 @@ function sqlString(s: string): string {
   return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
-function mapLiteral(entries: [string, string][]): string {
-  return `map(${entries.map(([k, v]) => `${sqlString(k)}, ${sqlString(v)}`).join(', ')})`;
+function arrayLiteral(items: string[]): string {
+  return `[${items.map(sqlString).join(', ')}]`;
 }
 
-const OPS_MAP = mapLiteral(Object.entries(AWS_KMS_OPERATIONS).map(([k, [op, cls]]) => [k, `${op}|${cls}`]));
-
-// One parse of the whole record into a typed tuple; nested objects that we read only a few fields
-// of are parsed once more each (a few hundred bytes).
-const RECORD_TUPLE = `Tuple(
-  eventVersion String, eventTime String, eventSource String, eventName String, eventType String,
-  awsRegion String, sourceIPAddress String, userAgent String, errorCode String, errorMessage String,
-  requestID String, eventID String, recipientAccountId String, sharedEventID String, vpcEndpointId String,
-  readOnly String, digestStartTime String,
-  userIdentity Tuple(type String, principalId String, arn String, accountId String, accessKeyId String,
-    userName String, invokedBy String,
-    sessionContext Tuple(sessionIssuer Tuple(type String, arn String, accountId String, userName String),
-      attributes Tuple(mfaAuthenticated String))),
-  requestParameters String, responseElements String, additionalEventData String, serviceEventDetails String,
-  resources Array(Tuple(ARN String, accountId String, type String)))`;
+const OPS_KEYS = arrayLiteral(Object.keys(AWS_KMS_OPERATIONS));
+const OPS_VALUES = arrayLiteral(Object.values(AWS_KMS_OPERATIONS).map(([op, cls]) => `${op}|${cls}`));
 
 const PARAMS_TUPLE = `Tuple(keyId String, sourceKeyId String, destinationKeyId String, encryptionAlgorithm String,
   signingAlgorithm String, keySpec String, keyUsage String, origin String, customKeyStoreId String,
@@ -97,6 +84,21 @@ const RESPONSE_TUPLE = `Tuple(keyId String, grantId String, keyState String, del
 
 const EXTRA_TUPLE = `Tuple(customKeyStoreId String, xksKeyId String, keyMaterialId String, backingKeyId String)`;
 const SERVICE_TUPLE = `Tuple(keyId String, keyMaterialId String)`;
+
+// One parse of the whole record into a typed tuple, nested objects included, so nothing is
+// parsed twice.
+const RECORD_TUPLE = `Tuple(
+  eventVersion String, eventTime String, eventSource String, eventName String, eventType String,
+  awsRegion String, sourceIPAddress String, userAgent String, errorCode String, errorMessage String,
+  requestID String, eventID String, recipientAccountId String, sharedEventID String, vpcEndpointId String,
+  readOnly String, digestStartTime String,
+  userIdentity Tuple(type String, principalId String, arn String, accountId String, accessKeyId String,
+    userName String, invokedBy String,
+    sessionContext Tuple(sessionIssuer Tuple(type String, arn String, accountId String, userName String),
+      attributes Tuple(mfaAuthenticated String))),
+  requestParameters ${PARAMS_TUPLE}, responseElements ${RESPONSE_TUPLE},
+  additionalEventData ${EXTRA_TUPLE}, serviceEventDetails ${SERVICE_TUPLE},
+  resources Array(Tuple(ARN String, accountId String, type String)))`;
 
 /**
  * The SELECT. Parameters: {ingest_time:DateTime64(3)}, {batch_id:String},
@@ -117,15 +119,16 @@ FROM
   SELECT
     seq,
     -- CloudWatch Logs exports prefix each line with an ISO timestamp and a space.
-    if(match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), substring(record, position(record, '{')), record) AS line,
+    if(startsWith(record, '{') OR NOT match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), record, substring(record, position(record, '{'))) AS line,
     -- EventBridge wraps the CloudTrail record in an envelope; the record is in "detail".
-    if(JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev,
-    isValidJSON(ev) AND JSONType(ev) = 'Object' AS is_object,
+    if(position(line, '"detail-type"') > 0 AND JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev,
     JSONExtract(ev, '${RECORD_TUPLE}') AS r,
-    JSONExtract(r.requestParameters, '${PARAMS_TUPLE}') AS rp,
-    JSONExtract(r.responseElements, '${RESPONSE_TUPLE}') AS re,
-    JSONExtract(r.additionalEventData, '${EXTRA_TUPLE}') AS xd,
-    JSONExtract(r.serviceEventDetails, '${SERVICE_TUPLE}') AS sd,
+    -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
+    if(r.eventSource != '' OR r.eventName != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
+    r.requestParameters AS rp,
+    r.responseElements AS re,
+    r.additionalEventData AS xd,
+    r.serviceEventDetails AS sd,
     r.userIdentity AS ui,
     parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC') AS parsed_time,
 
@@ -149,7 +152,7 @@ FROM
     coalesce(nullIf(xd.keyMaterialId, ''), nullIf(sd.keyMaterialId, ''), '') AS key_version,
 
     r.eventName AS vendor_operation,
-    ${OPS_MAP}[r.eventName] AS op_pair,
+    transform(r.eventName, ${OPS_KEYS}, ${OPS_VALUES}, '') AS op_pair,
     if(op_pair = '', 'other', splitByChar('|', op_pair)[1]) AS operation,
     if(op_pair = '', 'lifecycle', splitByChar('|', op_pair)[2]) AS operation_class,
 
@@ -180,7 +183,7 @@ FROM
     r.errorCode AS error_code,
     r.requestID AS request_id,
     r.awsRegion AS region,
-    coalesce(nullIf(r.eventID, ''), concat('sha256:', lower(hex(SHA256(ev))))) AS event_id,
+    if(r.eventID != '', r.eventID, concat('sha256:', lower(hex(SHA256(ev))))) AS event_id,
     ifNull(parsed_time, toDateTime64(0, 3, 'UTC')) AS event_time,
     {tenants:Map(String, String)}[account] AS mapped_tenant,
     if(mapped_tenant = '', {default_tenant:String}, mapped_tenant) AS tenant,

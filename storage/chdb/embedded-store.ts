@@ -131,7 +131,7 @@ class EmbeddedStore implements Store {
     const file = join(this.dataDir, 'keywatch-staging', `batch-${process.pid}-${randomUUID()}.${o.format.toLowerCase()}`);
     writeFileSync(file, o.payload, { mode: 0o600 });
     try {
-      const input = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : 'JSONEachRow'}', '${o.structure.replace(/'/g, "\\'")}')`;
+      const input = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : o.format}', '${o.structure.replace(/'/g, "\\'")}')`;
       await this.exec(`INSERT INTO ${o.target} ${o.select.replaceAll('$input', input)}`, o.params);
     } finally {
       rmSync(file, { force: true });

@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+#
+# keywatch CLI image. The TypeScript sources run through tsx at run time (no build step), so the
+# image holds the sources and node_modules. chdb ships its ~540 MB native library as the
+# per-platform npm package @chdb/lib-linux-<arch>-gnu, which needs a glibc base (Debian, not Alpine).
+#
+#   docker build -t keywatch:local .
+#   docker run --rm keywatch:local --help
+
+ARG NODE_IMAGE=node:20-bookworm-slim
+FROM ${NODE_IMAGE}
+
+WORKDIR /app
+
+# Dependencies first, so source edits do not invalidate this layer.
+COPY package.json package-lock.json ./
+
+# tsx is needed at run time. While package.json lists it under devDependencies the dev
+# dependencies have to be installed as well; once it is moved to dependencies this installs
+# the production dependencies only (npm ci --omit=dev).
+RUN if node -e "process.exit(require('./package.json').dependencies?.tsx ? 0 : 1)"; then \
+      npm ci --omit=dev; \
+    else \
+      echo "tsx is a devDependency: installing dev dependencies too" >&2; \
+      npm ci --include=dev; \
+    fi \
+ && npm cache clean --force
+
+COPY . .
+
+# `keywatch` on the PATH. Node resolves the symlink, so bin/keywatch.js imports its modules
+# and node_modules relative to /app.
+RUN test -f bin/keywatch.js \
+ && chmod 0755 bin/keywatch.js \
+ && ln -s /app/bin/keywatch.js /usr/local/bin/keywatch \
+ && groupadd --system keywatch \
+ && useradd --system --gid keywatch --create-home --home-dir /home/keywatch --shell /usr/sbin/nologin keywatch \
+ && mkdir -p /var/lib/keywatch \
+ && chown keywatch:keywatch /var/lib/keywatch
+
+# KEYWATCH_DATA_DIR is used only by the embedded store, i.e. when KEYWATCH_CLICKHOUSE_URL is unset.
+ENV NODE_ENV=production \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    KEYWATCH_DATA_DIR=/var/lib/keywatch
+
+USER keywatch
+
+ENTRYPOINT ["keywatch"]
+CMD ["status"]

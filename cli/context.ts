@@ -1,0 +1,32 @@
+import { existsSync } from 'node:fs';
+import { loadConfig, type Config } from '../core/config.ts';
+import { openStore } from '../storage/open.ts';
+import type { Store } from '../storage/store.ts';
+
+export interface GlobalOptions {
+  dataDir?: string;
+  clickhouseUrl?: string;
+  config?: string;
+  verbose?: boolean;
+}
+
+/** Configuration from --config (or ./keywatch.config.json when it exists), env and flags. */
+export function configFrom(g: GlobalOptions): Config {
+  const configPath = g.config ?? (existsSync('keywatch.config.json') ? 'keywatch.config.json' : undefined);
+  return loadConfig({
+    ...(configPath ? { configPath } : {}),
+    env: process.env,
+    flags: { ...(g.dataDir ? { dataDir: g.dataDir } : {}), ...(g.clickhouseUrl ? { clickhouseUrl: g.clickhouseUrl } : {}) },
+  });
+}
+
+/** Opens the configured store for the length of `fn` and always closes it. */
+export async function withStore<T>(g: GlobalOptions, fn: (store: Store, config: Config) => Promise<T>): Promise<T> {
+  const config = configFrom(g);
+  const store = await openStore(config);
+  try {
+    return await fn(store, config);
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,29 @@
+import type { ErrorCode } from '../core/errors.ts';
+
+/** Documented process exit codes (README, "Exit codes"). */
+export const EXIT = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  INPUT: 3,
+  STORE: 4,
+  QUARANTINED: 5,
+  INTEGRITY: 6,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'USAGE':
+    case 'CONFIG_INVALID':
+    case 'FORMAT_UNKNOWN':
+    case 'READ_ONLY_VIOLATION':
+      return EXIT.USAGE;
+    case 'INPUT_NOT_FOUND':
+    case 'INPUT_UNREADABLE':
+      return EXIT.INPUT;
+    case 'CHAIN_BROKEN':
+      return EXIT.INTEGRITY;
+    default:
+      return EXIT.STORE;
+  }
+}
