@@ -54,7 +54,8 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
   mkdirSync(dataDir, { recursive: true });
   let session: Session;
   try {
-    session = new Session(dataDir);
+    // 64-bit integers come back as JSON strings, as they do from a server, so no precision is lost.
+    session = new Session(dataDir, { connectionArgs: ['--output_format_json_quote_64bit_integers=1'] });
   } catch (e) {
     const text = String((e as Error)?.message ?? e);
     if (chCode(e) === 76 || /Cannot lock file/i.test(text)) throw lockedError(dataDir, e);
