@@ -13,14 +13,14 @@ export interface ClusterOptions {
   zooPath?: string;
 }
 
-const CREATE_RE = /^((?:--[^\n]*\n)*)\s*CREATE TABLE IF NOT EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s*\n?([\s\S]*?)\bENGINE\s*=\s*(\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;
+const CREATE_RE = /^((?:\s*--[^\n]*\n)*)\s*CREATE TABLE IF NOT EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s*\n?([\s\S]*?)\bENGINE\s*=\s*(\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;
 
 export function toClusterStatements(statement: string, opts: ClusterOptions): string[] {
   const onCluster = `ON CLUSTER '${opts.cluster}'`;
   const m = CREATE_RE.exec(statement.trim());
   if (m) {
     const [, comments = '', name = '', columns = '', engine = '', args = '', rest = ''] = m;
-    const shardKey = /--\s*shard-key:\s*(.+)/.exec(comments)?.[1]?.trim() ?? 'rand()';
+    const shardKey = /^\s*--\s*shard-key:\s*(.+)$/m.exec(comments)?.[1]?.trim() ?? 'rand()';
     const local = `${name}_local`;
     const path = `'${opts.zooPath ?? '/clickhouse/tables/{shard}'}/${opts.database}/${local}', '{replica}'`;
     const replicatedArgs = args.trim() === '' ? path : `${path}, ${args.trim()}`;

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, writeSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
@@ -12,10 +12,10 @@ function chCode(e: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function lockedError(dataDir: string, cause: unknown): StoreError {
+function lockedError(dataDir: string, cause: unknown, pid?: number): StoreError {
   return new StoreError(
     'STORE_LOCKED',
-    `the embedded store ${dataDir} is in use by another keywatch process; wait for it to finish, give this run its own --data-dir, or point both at a ClickHouse server with --clickhouse-url`,
+    `the embedded store ${dataDir} is in use by another keywatch process${pid ? ` (pid ${pid})` : ''}; wait for it to finish, give this run its own --data-dir, or point both at a ClickHouse server with --clickhouse-url`,
     { cause, clickhouseCode: 76 },
   );
 }
@@ -32,6 +32,44 @@ function parseJsonEachRow<T>(text: string): T[] {
   const rows: T[] = [];
   for (const line of text.split('\n')) if (line.length > 0) rows.push(JSON.parse(line) as T);
   return rows;
+}
+
+/**
+ * keywatch's own lock beside chdb's: chdb reports a held directory only by printing to stderr and
+ * failing with a generic message, so a second keywatch process checks this pid file first and
+ * gets a clear error before touching the engine. A lock left by a dead process is taken over.
+ */
+function acquireLock(dataDir: string): () => void {
+  const file = join(dataDir, 'keywatch.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      const release = () => rmSync(file, { force: true });
+      process.once('exit', release);
+      return () => {
+        process.removeListener('exit', release);
+        release();
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      let alive = false;
+      if (Number.isInteger(pid) && pid > 0) {
+        try {
+          process.kill(pid, 0);
+          alive = true;
+        } catch (k) {
+          alive = (k as NodeJS.ErrnoException).code === 'EPERM';
+        }
+      }
+      if (alive && pid !== process.pid) throw lockedError(dataDir, e, pid);
+      if (alive) throw new StoreError('STORE_LOCKED', `this process already holds the embedded store ${dataDir}; close it before opening it again`);
+      rmSync(file, { force: true });
+    }
+  }
+  throw lockedError(dataDir, undefined);
 }
 
 export interface EmbeddedStoreOptions {
@@ -52,6 +90,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
     throw new StoreError('CONFIG_INVALID', `database name "${database}" must be a plain identifier`);
   }
   mkdirSync(dataDir, { recursive: true });
+  const release = acquireLock(dataDir);
   let session: Session;
   try {
     // 64-bit integers come back as JSON strings, as they do from a server, so no precision is lost.
@@ -59,6 +98,8 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
   } catch (e) {
     const text = String((e as Error)?.message ?? e);
     if (chCode(e) === 76 || /Cannot lock file/i.test(text)) throw lockedError(dataDir, e);
+    release();
+    if (/Failed to create connection/i.test(text)) throw lockedError(dataDir, e);
     if (/only one active data directory/i.test(text)) {
       throw new StoreError('STORE_LOCKED', `this process already holds another embedded store; close it before opening ${dataDir}`, { cause: e });
     }
@@ -70,10 +111,11 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
     session.query(`USE ${database}`, 'TSV');
   } catch (e) {
     session.close();
+    release();
     if (chCode(e) === 76 || /Cannot lock file/i.test(String((e as Error)?.message))) throw lockedError(dataDir, e);
     throw wrap(e, 'open');
   }
-  return new EmbeddedStore(session, dataDir, database);
+  return new EmbeddedStore(session, dataDir, database, release);
 }
 
 class EmbeddedStore implements Store {
@@ -83,6 +125,7 @@ class EmbeddedStore implements Store {
     private readonly session: Session,
     private readonly dataDir: string,
     readonly database: string,
+    private readonly release: () => void,
   ) {}
 
   private async run(sql: string, format: string, params?: QueryParams): Promise<string> {
@@ -154,5 +197,6 @@ class EmbeddedStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.session.close();
+    this.release();
   }
 }

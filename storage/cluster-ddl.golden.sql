@@ -1,0 +1,106 @@
+-- 0001_init
+CREATE TABLE IF NOT EXISTS keywatch.raw_events_local ON CLUSTER 'prod'
+(
+    batch_id      String,
+    seq           UInt32,
+    source        LowCardinality(String),
+    transport     LowCardinality(String),
+    origin        String,
+    position      String,
+    received_time DateTime64(3, 'UTC'),
+    sha256        FixedString(32),
+    record        String CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/keywatch/raw_events_local', '{replica}')
+PARTITION BY toYYYYMM(received_time)
+ORDER BY (batch_id, seq);
+
+CREATE TABLE IF NOT EXISTS keywatch.raw_events ON CLUSTER 'prod'
+AS keywatch.raw_events_local
+ENGINE = Distributed('prod', 'keywatch', 'raw_events_local', cityHash64(batch_id));
+
+CREATE TABLE IF NOT EXISTS keywatch.key_events_local ON CLUSTER 'prod'
+(
+    event_id         String,
+    event_time       DateTime64(3, 'UTC'),
+    ingest_time      DateTime64(3, 'UTC'),
+    source           LowCardinality(String),
+    tenant           LowCardinality(String),
+    account          LowCardinality(String),
+    region           LowCardinality(String),
+    key_id           String,
+    key_version      String,
+    operation        LowCardinality(String),
+    operation_class  LowCardinality(String),
+    vendor_operation LowCardinality(String),
+    principal        String,
+    principal_type   LowCardinality(String),
+    source_ip        String,
+    user_agent       String,
+    outcome          LowCardinality(String),
+    error_code       LowCardinality(String),
+    latency_ms       Nullable(Float64),
+    request_id       String,
+    attributes       Map(String, String),
+    raw_id           String,
+    INDEX idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_principal principal TYPE bloom_filter(0.01) GRANULARITY 4,
+    INDEX idx_event_time event_time TYPE minmax GRANULARITY 1
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/key_events_local', '{replica}', ingest_time)
+PARTITION BY toYYYYMM(event_time)
+ORDER BY (tenant, key_id, event_time, event_id);
+
+CREATE TABLE IF NOT EXISTS keywatch.key_events ON CLUSTER 'prod'
+AS keywatch.key_events_local
+ENGINE = Distributed('prod', 'keywatch', 'key_events_local', cityHash64(key_id));
+
+CREATE TABLE IF NOT EXISTS keywatch.quarantine_local ON CLUSTER 'prod'
+(
+    quarantine_time DateTime64(3, 'UTC'),
+    batch_id        String,
+    seq             UInt32,
+    source          LowCardinality(String),
+    transport       LowCardinality(String),
+    origin          String,
+    position        String,
+    reason          LowCardinality(String),
+    message         String,
+    record          String CODEC(ZSTD(1))
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/keywatch/quarantine_local', '{replica}')
+PARTITION BY toYYYYMM(quarantine_time)
+ORDER BY (source, reason, quarantine_time);
+
+CREATE TABLE IF NOT EXISTS keywatch.quarantine ON CLUSTER 'prod'
+AS keywatch.quarantine_local
+ENGINE = Distributed('prod', 'keywatch', 'quarantine_local', rand());
+
+CREATE TABLE IF NOT EXISTS keywatch.ingest_batches_local ON CLUSTER 'prod'
+(
+    seqno            UInt64,
+    batch_id         String,
+    source           LowCardinality(String),
+    transport        LowCardinality(String),
+    origin           String,
+    first_position   String,
+    last_position    String,
+    started_at       DateTime64(3, 'UTC'),
+    finished_at      DateTime64(3, 'UTC'),
+    records          UInt64,
+    normalized       UInt64,
+    inserted         UInt64,
+    duplicates       UInt64,
+    quarantined      UInt64,
+    dropped          UInt64,
+    dropped_by_reason Map(String, UInt64),
+    content_sha256   String,
+    prev_hash        String,
+    batch_hash       String
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/keywatch/ingest_batches_local', '{replica}')
+ORDER BY seqno;
+
+CREATE TABLE IF NOT EXISTS keywatch.ingest_batches ON CLUSTER 'prod'
+AS keywatch.ingest_batches_local
+ENGINE = Distributed('prod', 'keywatch', 'ingest_batches_local', 0);

@@ -1,0 +1,106 @@
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openEmbeddedStore } from '../storage/chdb/embedded-store.ts';
+import { generateCloudTrail } from '../demo/cloudtrail-generator.ts';
+import { tempDir } from './helpers/temp-dir.ts';
+
+const BIN = new URL('../bin/keywatch.js', import.meta.url).pathname;
+const dir = tempDir();
+const dataDir = join(dir.path, 'store');
+afterAll(() => dir.remove());
+
+function kw(...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, '--data-dir', dataDir, ...args], { encoding: 'utf8', env: { ...process.env, KEYWATCH_DATA_DIR: '' } });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const good = [...generateCloudTrail({ start: new Date('2026-05-04T00:00:00Z'), days: 1, seed: 11 })].slice(0, 300).map((r) => JSON.stringify(r));
+const lines = [...good.slice(0, 100), '{"eventVersion":"1.11", truncated', ...good.slice(100, 200), 'not json at all', '{"eventSource":"s3.amazonaws.com","eventName":"GetObject","eventTime":"2026-05-04T01:00:00Z"}', ...good.slice(200)];
+const file = join(dir.path, 'trail.ndjson');
+writeFileSync(file, lines.join('\n') + '\n');
+
+describe('keywatch CLI', () => {
+  it('ingests a CloudTrail file with malformed lines: bad lines quarantined with their position, the rest queryable', () => {
+    const r = kw('ingest', '--json', file);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.out);
+    expect(s).toMatchObject({ read: 303, normalized: 300, inserted: 300, duplicates: 0, dropped: { non_kms_event: 1 }, quarantined: { invalid_json: 2 } });
+    const q = kw('sql', '--format', 'json', 'SELECT reason, position, record FROM quarantine ORDER BY position');
+    expect(JSON.parse(q.out)).toEqual([
+      { reason: 'invalid_json', position: 'line:101', record: '{"eventVersion":"1.11", truncated' },
+      { reason: 'invalid_json', position: 'line:202', record: 'not json at all' },
+    ]);
+    const c = kw('sql', '--format', 'json', 'SELECT count() AS n FROM key_events');
+    expect(JSON.parse(c.out)).toEqual([{ n: '300' }]);
+  });
+
+  it('adds nothing when the same file is ingested again, by a plain count without FINAL', () => {
+    const r = kw('ingest', '--json', file);
+    expect(JSON.parse(r.out)).toMatchObject({ read: 303, inserted: 0, duplicates: 300 });
+    expect(kw('sql', '--format', 'csv', 'SELECT count() AS n FROM key_events').out).toBe('"n"\n300\n');
+  });
+
+  it('exits 5 with --strict when records were quarantined', () => {
+    expect(kw('ingest', '--strict', '--json', file).code).toBe(5);
+  });
+
+  it('refuses writes in keywatch sql with one clear line and exit code 2', () => {
+    for (const q of ['DROP TABLE key_events', 'insert into key_events (event_id) values (1)', '/* hi */ ALTER TABLE key_events DELETE WHERE 1', "SELECT 1 INTO OUTFILE '/tmp/x'"]) {
+      const r = kw('sql', q);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/^keywatch: keywatch sql is read-only/);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+    }
+    expect(kw('sql', '--format', 'json', 'SELECT count() AS n FROM key_events').out).toContain('"300"');
+  });
+
+  it('prints status with counts, last event per source, migrations and the chain head', () => {
+    const r = kw('status', '--json');
+    const s = JSON.parse(r.out);
+    expect(s.counts).toEqual({ key_events: 300, raw_events: 909, quarantine: 6, ingest_batches: 3 });
+    expect(s.sources).toHaveLength(1);
+    expect(s.sources[0]).toMatchObject({ source: 'aws-kms', events: 300 });
+    expect(s.migrations.map((m: { name: string }) => m.name)).toEqual(['init']);
+    expect(s.chain.seqno).toBe(3);
+    expect(s.chain.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('tells a second process that the embedded store is in use, in one line, with exit code 4', async () => {
+    const holder = await openEmbeddedStore({ dataDir });
+    try {
+      const r = kw('status');
+      expect(r.code).toBe(4);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+      expect(r.err).toMatch(/is in use by another keywatch process \(pid \d+\); wait for it to finish, give this run its own --data-dir/);
+      expect(r.err).not.toMatch(/at .*\.ts:\d+/);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('verify-chain passes on the untouched store and exits 6 after a batch is altered behind its back', async () => {
+    expect(kw('verify-chain').out).toMatch(/^chain OK: 3 batches/);
+    const s = await openEmbeddedStore({ dataDir });
+    await s.exec("ALTER TABLE raw_events UPDATE record = concat(record, ' ') WHERE seq = 1 AND batch_id = (SELECT batch_id FROM ingest_batches WHERE seqno = 1) SETTINGS mutations_sync = 1");
+    await s.close();
+    const r = kw('verify-chain');
+    expect(r.code).toBe(6);
+    expect(r.out).toMatch(/chain BROKEN: 1 finding/);
+    expect(r.out).toMatch(/raw_records_altered/);
+  });
+
+  it('maps usage, input and config errors to their documented exit codes', () => {
+    expect(kw('no-such-command').code).toBe(2);
+    const missing = kw('ingest', join(dir.path, 'nope.json'));
+    expect(missing.code).toBe(3);
+    expect(missing.err).toMatch(/no such file or directory/);
+    const cfg = join(dir.path, 'bad.json');
+    writeFileSync(cfg, JSON.stringify({ dataDir: dataDir, retention: { keyEventDays: 3 } }));
+    const bad = kw('--config', cfg, 'status');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/invalid configuration .*retention/);
+  });
+});
