@@ -76,14 +76,16 @@ const PARAMS_TUPLE = `Tuple(keyId String, sourceKeyId String, destinationKeyId S
   signingAlgorithm String, keySpec String, keyUsage String, origin String, customKeyStoreId String,
   granteePrincipal String, retiringPrincipal String, operations Array(String), grantId String,
   policy String, policyName String, validTo String, expirationModel String, pendingWindowInDays String,
-  rotationPeriodInDays String, replicaRegion String, multiRegion String,
+  rotationPeriodInDays String, replicaRegion String, multiRegion String, keyMaterialId String,
   encryptionContext Map(String, String))`;
 
-const RESPONSE_TUPLE = `Tuple(keyId String, grantId String, keyState String, deletionDate String,
+const RESPONSE_TUPLE = `Tuple(keyId String, grantId String, keyState String, deletionDate String, keyMaterialId String,
   keyMetadata Tuple(arn String, keyId String, origin String, keyManager String, customKeyStoreId String, keySpec String, multiRegion String))`;
 
 const EXTRA_TUPLE = `Tuple(customKeyStoreId String, xksKeyId String, keyMaterialId String, backingKeyId String)`;
-const SERVICE_TUPLE = `Tuple(keyId String, keyMaterialId String)`;
+// RotateKey service events name the new and the replaced key material (current/previousKeyMaterialId).
+const SERVICE_TUPLE = `Tuple(keyId String, keyMaterialId String, currentKeyMaterialId String, previousKeyMaterialId String,
+  rotationType String, keyOrigin String)`;
 
 // One parse of the whole record into a typed tuple, nested objects included, so nothing is
 // parsed twice.
@@ -134,7 +136,9 @@ FROM
 
     -- Partition for ARNs built from bare key ids.
     multiIf(startsWith(r.awsRegion, 'cn-'), 'aws-cn', startsWith(r.awsRegion, 'us-gov-'), 'aws-us-gov', 'aws') AS partition,
-    arrayFirst(x -> x.type = 'AWS::KMS::Key', r.resources).ARN AS resource_arn,
+    -- Some documented records list the key without "type" (developer guide: GenerateDataKey, Encrypt,
+    -- CreateGrant examples), so an untyped resource counts when its ARN is a KMS key ARN.
+    arrayFirst(x -> x.type = 'AWS::KMS::Key' OR (x.type = '' AND match(x.ARN, '^arn:[^:]+:kms:[^:]*:[^:]*:key/')), r.resources).ARN AS resource_arn,
     -- The key's own account: from its ARN when we have one, else the account that received the event.
     multiIf(resource_arn != '', resource_arn, startsWith(re.keyId, 'arn:'), re.keyId, re.keyMetadata.arn != '', re.keyMetadata.arn, '') AS known_arn,
     coalesce(nullIf(splitByChar(':', known_arn)[5], ''), nullIf(r.recipientAccountId, ''), nullIf(ui.accountId, ''), '') AS account,
@@ -149,7 +153,10 @@ FROM
       key_ref = '', '',
       startsWith(key_ref, 'arn:'), key_ref,
       concat('arn:', partition, ':kms:', r.awsRegion, ':', account, ':', if(startsWith(key_ref, 'alias/'), key_ref, concat('key/', key_ref)))) AS key_id,
-    coalesce(nullIf(xd.keyMaterialId, ''), nullIf(sd.keyMaterialId, ''), '') AS key_version,
+    -- Key material: used (additionalEventData), made current by a rotation (serviceEventDetails), or
+    -- imported / deleted (responseElements and requestParameters of the import operations).
+    coalesce(nullIf(xd.keyMaterialId, ''), nullIf(sd.currentKeyMaterialId, ''), nullIf(sd.keyMaterialId, ''),
+      nullIf(re.keyMaterialId, ''), nullIf(rp.keyMaterialId, ''), '') AS key_version,
 
     r.eventName AS vendor_operation,
     transform(r.eventName, ${OPS_KEYS}, ${OPS_VALUES}, '') AS op_pair,
@@ -205,14 +212,15 @@ FROM
         'shared_event_id', r.sharedEventID,
         'vpc_endpoint_id', r.vpcEndpointId,
         'read_only', r.readOnly,
-        'key_ref', if(key_ref != key_id, key_ref, ''),
+        -- The reference as given when it is not the canonical id, and an alias the caller named.
+        'key_ref', multiIf(key_ref != key_id, key_ref, rp.keyId != key_id AND position(rp.keyId, 'alias/') > 0, rp.keyId, ''),
         'source_key_id', rp.sourceKeyId,
         'destination_key_id', rp.destinationKeyId,
         'encryption_algorithm', rp.encryptionAlgorithm,
         'signing_algorithm', rp.signingAlgorithm,
         'key_spec', coalesce(nullIf(rp.keySpec, ''), re.keyMetadata.keySpec),
         'key_usage', rp.keyUsage,
-        'key_origin', coalesce(nullIf(rp.origin, ''), re.keyMetadata.origin),
+        'key_origin', coalesce(nullIf(rp.origin, ''), nullIf(re.keyMetadata.origin, ''), sd.keyOrigin),
         'multi_region', coalesce(nullIf(rp.multiRegion, ''), re.keyMetadata.multiRegion),
         'replica_region', rp.replicaRegion,
         'custom_key_store_id', coalesce(nullIf(xd.customKeyStoreId, ''), nullIf(rp.customKeyStoreId, ''), re.keyMetadata.customKeyStoreId),
@@ -229,7 +237,9 @@ FROM
         'pending_window_days', rp.pendingWindowInDays,
         'deletion_date', re.deletionDate,
         'key_state', re.keyState,
-        'rotation_period_days', rp.rotationPeriodInDays)),
+        'rotation_period_days', rp.rotationPeriodInDays,
+        'rotation_type', sd.rotationType,
+        'previous_key_material_id', sd.previousKeyMaterialId)),
       mapApply((k, v) -> (concat('ec.', k), v), rp.encryptionContext)) AS attributes,
 
     multiIf(
