@@ -5,6 +5,7 @@ export const awsKmsCollector: Collector = {
   source: 'aws-kms',
   formats: ['aws-cloudtrail', 'aws-kms', 'cloudtrail'],
   description: 'AWS CloudTrail records for kms.amazonaws.com: S3 files ({"Records":[...]}, gzip), NDJSON, EventBridge events, CloudWatch Logs exports',
-  sniff: (head) => /"Records"\s*:\s*\[|"eventSource"\s*:|"detail-type"\s*:\s*"AWS (API Call|Service Event) via CloudTrail"/.test(head),
+  // Digest files are recognised too, so that a bucket folder with CloudTrail-Digest/ ingests (they are dropped and counted).
+  sniff: (head) => /"Records"\s*:\s*\[|"eventSource"\s*:|"detail-type"\s*:\s*"AWS (API Call|Service Event) via CloudTrail"|"digestStartTime"\s*:/.test(head),
   normalizeSql: awsKmsNormalizeSql,
 };

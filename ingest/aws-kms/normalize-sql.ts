@@ -77,7 +77,8 @@ const PARAMS_TUPLE = `Tuple(keyId String, sourceKeyId String, destinationKeyId S
   granteePrincipal String, retiringPrincipal String, operations Array(String), grantId String,
   policy String, policyName String, validTo String, expirationModel String, pendingWindowInDays String,
   rotationPeriodInDays String, replicaRegion String, multiRegion String, keyMaterialId String,
-  encryptionContext Map(String, String))`;
+  importType String, keyMaterialDescription String, bypassPolicyLockoutSafetyCheck String,
+  constraints String, encryptionContext Map(String, String))`;
 
 const RESPONSE_TUPLE = `Tuple(keyId String, grantId String, keyState String, deletionDate String, keyMaterialId String,
   keyMetadata Tuple(arn String, keyId String, origin String, keyManager String, customKeyStoreId String, keySpec String, multiRegion String))`;
@@ -132,7 +133,10 @@ FROM
     r.additionalEventData AS xd,
     r.serviceEventDetails AS sd,
     r.userIdentity AS ui,
-    parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC') AS parsed_time,
+    -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
+    -- from rolling an impossible time such as 25:61 over into the next day.
+    if(match(r.eventTime, '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
+       parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC'), NULL) AS parsed_time,
 
     -- Partition for ARNs built from bare key ids.
     multiIf(startsWith(r.awsRegion, 'cn-'), 'aws-cn', startsWith(r.awsRegion, 'us-gov-'), 'aws-us-gov', 'aws') AS partition,
@@ -229,6 +233,10 @@ FROM
         'grantee_principal', rp.granteePrincipal,
         'retiring_principal', rp.retiringPrincipal,
         'grant_operations', arrayStringConcat(rp.operations, ','),
+        'grant_constraints', rp.constraints,
+        'bypass_policy_lockout_safety_check', rp.bypassPolicyLockoutSafetyCheck,
+        'import_type', rp.importType,
+        'key_material_description', rp.keyMaterialDescription,
         'grant_id', coalesce(nullIf(re.grantId, ''), rp.grantId),
         'policy_name', rp.policyName,
         'policy', rp.policy,
