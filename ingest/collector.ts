@@ -1,7 +1,7 @@
 /**
  * A collector turns one producer's records into KeyEvents. Collectors normalize inside
- * ClickHouse: `normalizeSql` is a SELECT over a staged relation `(seq UInt32, position String,
- * record String)` that yields every key_events column plus `_status` ('ok' | 'dropped' |
+ * ClickHouse: `normalizeSql` is a SELECT over a staged relation `(seq UInt32, origin String,
+ * position String, record String)` that yields every key_events column plus `_status` ('ok' | 'dropped' |
  * 'quarantined'), `_reason`, `_message` and `seq`. Parameters it may use: {ingest_time:DateTime64(3)},
  * {batch_id:String}, {tenants:Map(String, String)}, {default_tenant:String}.
  */
@@ -14,4 +14,9 @@ export interface Collector {
   /** True when the first bytes of an input look like this collector's records. */
   sniff(head: string): boolean;
   normalizeSql(stage: string): string;
+  /**
+   * A cheaper SELECT over the same relation that only classifies: seq, event_id, event_time,
+   * _status, _reason, _message, with the same values normalizeSql gives.
+   */
+  classifySql(stage: string): string;
 }

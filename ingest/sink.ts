@@ -61,13 +61,12 @@ const KEY_EVENT_COLUMNS =
 /**
  * Writes one batch: raw records, normalized events (deduplicated on event_id against the store and
  * within the batch), quarantine rows, and the ledger row that extends the hash chain.
- * Retry rules live with the caller: a failure here leaves at most raw rows and a stage table
- * behind, and the batch is not in the ledger.
+ * Retry rules live with the caller: a failure here can leave raw rows behind, but the batch is
+ * not in the ledger, and re-ingesting the input adds no duplicate events.
  */
 export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<BatchResult> {
   const { store, collector } = ctx;
   const batchId = randomUUID();
-  const stage = `kw_stage_${batchId.replace(/-/g, '')}`;
   const receivedAt = chTime(b.startedAt);
   const params = {
     batch_id: batchId,
@@ -80,63 +79,76 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<Batch
     default_tenant: ctx.defaultTenant,
   };
 
-  if (b.records > 0) {
-    await store.insertSelect({
-      target: 'raw_events (batch_id, seq, source, transport, origin, position, received_time, sha256, record)',
-      select: `SELECT {batch_id:String}, seq, {source:String}, {transport:String}, origin, position, {received_time:DateTime64(3)}, SHA256(record), record FROM $input`,
-      structure: RECORD_BATCH_STRUCTURE,
-      format: 'RowBinary',
-      payload: b.payload,
-      params,
-    });
-  }
-
   const quarantined: Record<string, number> = {};
   const dropped: Record<string, number> = {};
   let normalized = 0;
   let inserted = 0;
-  try {
-    if (b.records > 0) {
+  if (b.records > 0) {
+    await store.withInput({ structure: RECORD_BATCH_STRUCTURE, format: 'RowBinary', payload: b.payload }, async (input) => {
       await store.exec(
-        `CREATE TABLE ${stage} ENGINE = Memory AS ${collector.normalizeSql(`(SELECT seq, position, record FROM raw_events WHERE batch_id = {batch_id:String})`)}`,
+        `INSERT INTO raw_events (batch_id, seq, source, transport, origin, position, received_time, sha256, record)
+         SELECT {batch_id:String}, seq, {source:String}, {transport:String}, origin, position, {received_time:DateTime64(3)}, SHA256(record), record FROM ${input}`,
         params,
       );
-      const counts = await store.query<{ status: string; reason: string; n: string }>(
-        `SELECT _status AS status, _reason AS reason, count() AS n FROM ${stage} GROUP BY status, reason`,
-      );
-      for (const c of counts) {
-        if (c.status === 'ok') normalized += Number(c.n);
-        else if (c.status === 'dropped') dropped[c.reason] = (dropped[c.reason] ?? 0) + Number(c.n);
-        else quarantined[c.reason] = (quarantined[c.reason] ?? 0) + Number(c.n);
-      }
-      if (normalized > 0) {
-        // Existing events are looked up only in the time span of this batch.
-        const newEvents = `
-          FROM ${stage}
-          WHERE _status = 'ok'
-            AND event_id NOT IN (
-              SELECT event_id FROM key_events
-              WHERE event_time >= (SELECT min(event_time) FROM ${stage} WHERE _status = 'ok')
-                AND event_time <= (SELECT max(event_time) FROM ${stage} WHERE _status = 'ok'))`;
-        const [row] = await store.query<{ n: string }>(`SELECT uniqExact(event_id) AS n ${newEvents}`);
-        inserted = Number(row?.n ?? 0);
-        if (inserted > 0) {
-          await store.exec(`INSERT INTO key_events (${KEY_EVENT_COLUMNS}) SELECT ${KEY_EVENT_COLUMNS} ${newEvents} ORDER BY seq LIMIT 1 BY event_id`);
-        }
-      }
-      if (Object.keys(quarantined).length > 0) {
-        await store.exec(
-          `INSERT INTO quarantine (quarantine_time, batch_id, seq, source, transport, origin, position, reason, message, record)
-           SELECT {ingest_time:DateTime64(3)}, {batch_id:String}, r.seq, {source:String}, {transport:String}, r.origin, r.position, q._reason, q._message, r.record
-           FROM raw_events AS r
-           INNER JOIN (SELECT seq, _reason, _message FROM ${stage} WHERE _status = 'quarantined') AS q ON r.seq = q.seq
-           WHERE r.batch_id = {batch_id:String}`,
-          params,
+      // Classification parses only the few fields it needs, once, into a small table; counts,
+      // deduplication and quarantine read that. The full normalization then parses only the
+      // records that become new events.
+      const hex = batchId.replace(/-/g, '');
+      const cls = `kw_cls_${hex}`;
+      const fresh = `kw_new_${hex}`;
+      try {
+        await store.exec(`CREATE TABLE ${cls} ENGINE = Memory AS ${collector.classifySql(input)} SETTINGS query_plan_enable_optimizations = 0`);
+        const counts = await store.query<{ status: string; reason: string; n: string; first: string; last: string }>(
+          `SELECT _status AS status, _reason AS reason, count() AS n, toString(min(event_time)) AS first, toString(max(event_time)) AS last
+           FROM ${cls} GROUP BY status, reason`,
         );
+        let first = '';
+        let last = '';
+        for (const c of counts) {
+          if (c.status === 'ok') {
+            normalized += Number(c.n);
+            first = c.first;
+            last = c.last;
+          } else if (c.status === 'dropped') dropped[c.reason] = (dropped[c.reason] ?? 0) + Number(c.n);
+          else quarantined[c.reason] = (quarantined[c.reason] ?? 0) + Number(c.n);
+        }
+        if (normalized > 0) {
+          // One record per new event id: not in the store (looked up only in the batch's time span;
+          // the event_time minmax index prunes the rest), and the first of any repeats in the batch.
+          await store.exec(
+            `CREATE TABLE ${fresh} ENGINE = Memory AS
+             SELECT min(seq) AS seq FROM ${cls}
+             WHERE _status = 'ok' AND event_id NOT IN (
+               SELECT event_id FROM key_events WHERE event_time >= {first:DateTime64(3)} AND event_time <= {last:DateTime64(3)})
+             GROUP BY event_id`,
+            { first, last },
+          );
+          const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${fresh}`);
+          inserted = Number(row?.n ?? 0);
+          if (inserted > 0) {
+            // Query-plan optimizations are off for the collector's SELECTs: on their deep expression
+            // plans they cost 100-400 ms per batch and gain nothing here (bench/README.md).
+            await store.exec(
+              `INSERT INTO key_events (${KEY_EVENT_COLUMNS})
+               SELECT ${KEY_EVENT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`)})
+               SETTINGS query_plan_enable_optimizations = 0`,
+              params,
+            );
+          }
+        }
+        if (Object.keys(quarantined).length > 0) {
+          await store.exec(
+            `INSERT INTO quarantine (quarantine_time, batch_id, seq, source, transport, origin, position, reason, message, record)
+             SELECT {ingest_time:DateTime64(3)}, {batch_id:String}, i.seq, {source:String}, {transport:String}, i.origin, i.position, q._reason, q._message, i.record
+             FROM ${input} AS i
+             INNER JOIN (SELECT seq, _reason, _message FROM ${cls} WHERE _status = 'quarantined') AS q ON i.seq = q.seq`,
+            params,
+          );
+        }
+      } finally {
+        for (const t of [fresh, cls]) await store.exec(`DROP TABLE IF EXISTS ${t}`).catch(() => undefined);
       }
-    }
-  } finally {
-    await store.exec(`DROP TABLE IF EXISTS ${stage}`).catch(() => undefined);
+    });
   }
 
   if (b.early.length > 0) {

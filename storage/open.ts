@@ -31,6 +31,6 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
 /** Stage tables of a run that was killed mid-batch; their batches never reached the ledger. */
 async function dropLeftoverStages(store: Store): Promise<void> {
   if (store.backend !== 'embedded') return; // on a server, another process may be using them
-  const rows = await store.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'kw\\_stage\\_%'`);
+  const rows = await store.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND (name LIKE 'kw\\_cls\\_%' OR name LIKE 'kw\\_new\\_%' OR name LIKE 'kw\\_input\\_%')`);
   for (const r of rows) await store.exec(`DROP TABLE IF EXISTS ${r.name}`);
 }

@@ -15,6 +15,13 @@ export type TextFormat = 'JSONEachRow' | 'JSON' | 'CSVWithNames' | 'TSVWithNames
 /** Formats accepted by `insertRaw` (line-delimited; the payload is passed through untouched). */
 export type RawInsertFormat = 'TSV' | 'JSONEachRow';
 
+export interface StagedInput {
+  /** Column list of the payload, e.g. `seq UInt32, record String`. */
+  structure: string;
+  format: RawInsertFormat | 'RowBinary';
+  payload: Buffer;
+}
+
 export interface InsertSelectOptions {
   target: string;
   /** SELECT text that reads from `$input`, e.g. `SELECT seq, upper(x) FROM $input`. */
@@ -53,6 +60,12 @@ export interface Store {
    * insert); a server receives it as the body of `INSERT ... SELECT ... FROM input(...)`.
    */
   insertSelect(opts: InsertSelectOptions): Promise<void>;
+  /**
+   * Makes the payload rows available to several statements: `fn` gets a relation (a table
+   * function or a temporary table) to use in FROM clauses, and the rows are gone when `fn`
+   * settles. The embedded store reads a private temporary file; a server gets a Memory table.
+   */
+  withInput<T>(input: StagedInput, fn: (relation: string) => Promise<T>): Promise<T>;
   /** Insert a few rows given as objects. For bulk data use `insertRaw`. */
   insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;
   info(): Promise<StoreInfo>;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EVENTS, ensureEventsFile } from './generate.ts';
@@ -76,6 +76,8 @@ async function main(): Promise<void> {
   const memoryCheck = values['memory-check'] === true;
   mkdirSync(OUT_DIR, { recursive: true });
   const at = new Date();
+  // Other work on the machine moves both sides' numbers; the load at the start says how busy it was.
+  const loadAvg = loadavg().map((n) => Math.round(n * 100) / 100);
   const stamp = at.toISOString().replace(/[:.]/g, '-');
 
   const file = await ensureEventsFile({ events, log });
@@ -110,7 +112,7 @@ async function main(): Promise<void> {
     target: TARGET_RATIO,
     peakRssMb: keywatch.peakRssMb,
     peakRssMb4x: keywatch4x?.peakRssMb ?? null,
-    machine: { cpus: cpus().length, node: process.version, chdb: chdbPackage.version, clickhouse: native.clickhouse ?? null },
+    machine: { cpus: cpus().length, loadAvg, node: process.version, chdb: chdbPackage.version, clickhouse: native.clickhouse ?? null },
     at: at.toISOString(),
   };
   const line = JSON.stringify(result);

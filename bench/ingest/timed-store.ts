@@ -1,45 +1,48 @@
-import type { QueryParams, Store } from '../../storage/store.ts';
+import type { Store } from '../../storage/store.ts';
 
 /**
  * Where the sink's time goes: wraps a Store and adds each call's wall time to a stage named after
- * the statement. Stages overlap the pipeline's own work (the next batch is framed while one is
- * written), so their sum is store time, not a share of the run.
+ * what it runs (`insert key_events`, `create kw_stage_*`, ...). Every method is wrapped, whatever
+ * the interface holds, so the bench keeps working while the sink changes.
+ *
+ * Stages overlap the pipeline's own work (the next batch is framed while one is written), so their
+ * sum is store time, not a share of the run. A method that runs statements inside a callback (such
+ * as staging a batch as an input relation) is counted with those statements included.
  */
 export type StageSeconds = Record<string, number>;
 
-function stageOf(sql: string): string {
-  const s = sql.replace(/\s+/g, ' ').trim();
-  if (/^CREATE TABLE kw_stage_/.test(s)) return 'normalize';
-  if (/GROUP BY status, reason/.test(s)) return 'normalizeCounts';
-  if (/^SELECT uniqExact\(event_id\)/.test(s)) return 'dedupLookup';
-  if (/^INSERT INTO key_events/.test(s)) return 'keyEventsInsert';
-  if (/^INSERT INTO quarantine/.test(s)) return 'quarantineInsert';
-  if (/^DROP TABLE IF EXISTS kw_stage_/.test(s)) return 'dropStage';
-  if (/FROM raw_events WHERE batch_id/.test(s)) return 'contentHash';
+function stageOf(method: string, args: readonly unknown[]): string {
+  const first = args[0];
+  if (typeof first !== 'string') return method;
+  if (method !== 'exec' && method !== 'query' && method !== 'queryText') return `${method} ${first}`;
+  // Per-batch tables (kw_stage_<uuid hex>) count as one stage.
+  const sql = first.replace(/\s+/g, ' ').replace(/_[0-9a-f]{32}\b/g, '_*').trim();
+  let m: RegExpExecArray | null;
+  if ((m = /^INSERT INTO (\w+)/i.exec(sql))) return `insert ${m[1]}`;
+  if ((m = /^CREATE TABLE (?:IF NOT EXISTS )?([\w*]+)/i.exec(sql))) return `create ${m[1]}`;
+  if (/^DROP /i.test(sql)) return 'drop';
+  if (/GROUP BY status, reason/.test(sql)) return 'select status counts';
+  if (/FROM raw_events WHERE batch_id/.test(sql)) return 'select content hash';
+  if ((m = /\bFROM ([\w*]+)/i.exec(sql))) return `select from ${m[1]}`;
   return 'other';
 }
 
 export function timedStore(inner: Store): { store: Store; stages: StageSeconds } {
   const stages: StageSeconds = {};
-  const timed = async <T>(stage: string, run: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    try {
-      return await run();
-    } finally {
-      stages[stage] = (stages[stage] ?? 0) + (performance.now() - t0) / 1000;
-    }
-  };
-  const store: Store = {
-    backend: inner.backend,
-    database: inner.database,
-    exec: (sql, params) => timed(stageOf(sql), () => inner.exec(sql, params)),
-    query: <T,>(sql: string, params?: QueryParams) => timed(stageOf(sql), () => inner.query<T>(sql, params)),
-    queryText: (sql, format, params) => timed(stageOf(sql), () => inner.queryText(sql, format, params)),
-    insertRaw: (table, format, payload, columns) => timed(`insertRaw:${table}`, () => inner.insertRaw(table, format, payload, columns)),
-    insertSelect: (o) => timed(`insertSelect:${o.target.split(/[\s(]/)[0] ?? ''}`, () => inner.insertSelect(o)),
-    insertRows: (table, rows) => timed(`insertRows:${table}`, () => inner.insertRows(table, rows)),
-    info: () => inner.info(),
-    close: () => inner.close(),
-  };
+  const store = new Proxy(inner, {
+    get(target, prop) {
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return async (...args: unknown[]) => {
+        const stage = stageOf(prop, args);
+        const t0 = performance.now();
+        try {
+          return await (value as (...a: unknown[]) => unknown).apply(target, args);
+        } finally {
+          stages[stage] = (stages[stage] ?? 0) + (performance.now() - t0) / 1000;
+        }
+      };
+    },
+  });
   return { store, stages };
 }

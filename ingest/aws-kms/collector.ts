@@ -1,5 +1,5 @@
 import type { Collector } from '../collector.ts';
-import { awsKmsNormalizeSql } from './normalize-sql.ts';
+import { awsKmsClassifySql, awsKmsNormalizeSql } from './normalize-sql.ts';
 
 export const awsKmsCollector: Collector = {
   source: 'aws-kms',
@@ -8,4 +8,5 @@ export const awsKmsCollector: Collector = {
   // Digest files are recognised too, so that a bucket folder with CloudTrail-Digest/ ingests (they are dropped and counted).
   sniff: (head) => /"Records"\s*:\s*\[|"eventSource"\s*:|"detail-type"\s*:\s*"AWS (API Call|Service Event) via CloudTrail"|"digestStartTime"\s*:/.test(head),
   normalizeSql: awsKmsNormalizeSql,
+  classifySql: awsKmsClassifySql,
 };

@@ -103,153 +103,31 @@ const RECORD_TUPLE = `Tuple(
   additionalEventData ${EXTRA_TUPLE}, serviceEventDetails ${SERVICE_TUPLE},
   resources Array(Tuple(ARN String, accountId String, type String)))`;
 
-/**
- * The SELECT. Parameters: {ingest_time:DateTime64(3)}, {batch_id:String},
- * {tenants:Map(String, String)} (account -> tenant), {default_tenant:String}.
- */
-export function awsKmsNormalizeSql(stage: string): string {
+/** The fields classification needs; parsing only these is several times cheaper than the full tuple. */
+const LIGHT_TUPLE = `Tuple(eventTime String, eventSource String, eventName String, eventID String, digestStartTime String)`;
+
+// The SQL is built in layers, one subquery per level of dependency. ClickHouse's analyzer inlines
+// an alias wherever it is used, so a chain such as key_id -> key_ref -> known_arn -> resource_arn
+// written in one SELECT grows into a tree of thousands of nodes and took ~0.6 s to plan per batch.
+// A subquery boundary turns each level into plain columns.
+
+/** Layers 0-2: unwrap and parse the record, then decide its fate and identity. */
+function classified(stage: string, tuple: string): string {
   return `
-SELECT
-  seq,
-  _status, _reason, _message,
-  event_id, event_time, {ingest_time:DateTime64(3)} AS ingest_time, 'aws-kms' AS source,
-  tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation,
-  principal, principal_type, source_ip, user_agent, outcome, error_code,
-  CAST(NULL AS Nullable(Float64)) AS latency_ms, request_id, attributes,
-  concat({batch_id:String}, ':', toString(seq)) AS raw_id
+SELECT *,
+  multiIf(
+    _reason = 'invalid_json', 'the record is not valid JSON',
+    _reason = 'not_an_object', concat('expected a JSON object, got ', JSONType(ev)),
+    _reason = 'missing_field', concat('a CloudTrail record needs eventSource and eventName; missing: ',
+      arrayStringConcat(arrayFilter(x -> x != '', [if(r.eventSource = '', 'eventSource', ''), if(r.eventName = '', 'eventName', '')]), ', ')),
+    _reason = 'bad_event_time', concat('eventTime is not a timestamp: "', substring(r.eventTime, 1, 64), '"'),
+    _reason = 'non_kms_event', r.eventSource,
+    '') AS _message
 FROM
 (
-  SELECT
-    seq,
-    -- CloudWatch Logs exports prefix each line with an ISO timestamp and a space.
-    if(startsWith(record, '{') OR NOT match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), record, substring(record, position(record, '{'))) AS line,
-    -- EventBridge wraps the CloudTrail record in an envelope; the record is in "detail".
-    if(position(line, '"detail-type"') > 0 AND JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev,
-    JSONExtract(ev, '${RECORD_TUPLE}') AS r,
-    -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
-    if(r.eventSource != '' OR r.eventName != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
-    r.requestParameters AS rp,
-    r.responseElements AS re,
-    r.additionalEventData AS xd,
-    r.serviceEventDetails AS sd,
-    r.userIdentity AS ui,
-    -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
-    -- from rolling an impossible time such as 25:61 over into the next day.
-    if(match(r.eventTime, '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
-       parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC'), NULL) AS parsed_time,
-
-    -- Partition for ARNs built from bare key ids.
-    multiIf(startsWith(r.awsRegion, 'cn-'), 'aws-cn', startsWith(r.awsRegion, 'us-gov-'), 'aws-us-gov', 'aws') AS partition,
-    -- Some documented records list the key without "type" (developer guide: GenerateDataKey, Encrypt,
-    -- CreateGrant examples), so an untyped resource counts when its ARN is a KMS key ARN.
-    arrayFirst(x -> x.type = 'AWS::KMS::Key' OR (x.type = '' AND match(x.ARN, '^arn:[^:]+:kms:[^:]*:[^:]*:key/')), r.resources).ARN AS resource_arn,
-    -- The key's own account: from its ARN when we have one, else the account that received the event.
-    multiIf(resource_arn != '', resource_arn, startsWith(re.keyId, 'arn:'), re.keyId, re.keyMetadata.arn != '', re.keyMetadata.arn, '') AS known_arn,
-    coalesce(nullIf(splitByChar(':', known_arn)[5], ''), nullIf(r.recipientAccountId, ''), nullIf(ui.accountId, ''), '') AS account,
-    multiIf(
-      known_arn != '', known_arn,
-      sd.keyId != '', sd.keyId,
-      rp.keyId != '', rp.keyId,
-      rp.sourceKeyId != '', rp.sourceKeyId,
-      '') AS key_ref,
-    -- Canonical key id: the key ARN. Bare ids and aliases are qualified with region and account.
-    multiIf(
-      key_ref = '', '',
-      startsWith(key_ref, 'arn:'), key_ref,
-      concat('arn:', partition, ':kms:', r.awsRegion, ':', account, ':', if(startsWith(key_ref, 'alias/'), key_ref, concat('key/', key_ref)))) AS key_id,
-    -- Key material: used (additionalEventData), made current by a rotation (serviceEventDetails), or
-    -- imported / deleted (responseElements and requestParameters of the import operations).
-    coalesce(nullIf(xd.keyMaterialId, ''), nullIf(sd.currentKeyMaterialId, ''), nullIf(sd.keyMaterialId, ''),
-      nullIf(re.keyMaterialId, ''), nullIf(rp.keyMaterialId, ''), '') AS key_version,
-
-    r.eventName AS vendor_operation,
-    transform(r.eventName, ${OPS_KEYS}, ${OPS_VALUES}, '') AS op_pair,
-    if(op_pair = '', 'other', splitByChar('|', op_pair)[1]) AS operation,
-    if(op_pair = '', 'lifecycle', splitByChar('|', op_pair)[2]) AS operation_class,
-
-    -- Identity. Assumed-role sessions are attributed to the role, so that a new session name is
-    -- not a new principal; the session name goes to attributes.
-    ui.type AS id_type,
-    ui.invokedBy = 'AWS Internal' OR (id_type = '' AND r.eventType = 'AwsServiceEvent') AS is_internal,
-    multiIf(
-      is_internal, 'AWS Internal',
-      id_type = 'AssumedRole' AND ui.sessionContext.sessionIssuer.arn != '', ui.sessionContext.sessionIssuer.arn,
-      id_type = 'AWSService', ui.invokedBy,
-      id_type = 'AWSAccount' AND ui.arn = '', concat('arn:', partition, ':iam::', ui.accountId, ':root'),
-      ui.arn != '', ui.arn,
-      ui.principalId != '', ui.principalId,
-      '') AS principal,
-    multiIf(
-      is_internal, 'internal',
-      id_type IN ('IAMUser', 'Root', 'FederatedUser', 'SAMLUser', 'WebIdentityUser', 'IdentityCenterUser', 'Unknown'), 'user',
-      id_type IN ('AssumedRole', 'Role'), 'role',
-      id_type = 'AWSService', 'service',
-      'unknown') AS principal_type,
-    coalesce(nullIf(ui.sessionContext.sessionIssuer.accountId, ''), nullIf(ui.accountId, ''), '') AS caller_account,
-    caller_account != '' AND account != '' AND caller_account != account AND principal_type NOT IN ('internal', 'service') AS cross_account,
-
-    if(isIPv4String(r.sourceIPAddress) OR isIPv6String(r.sourceIPAddress), r.sourceIPAddress, '') AS source_ip,
-    r.userAgent AS user_agent,
-    if(r.errorCode != '', 'failure', 'success') AS outcome,
-    r.errorCode AS error_code,
-    r.requestID AS request_id,
-    r.awsRegion AS region,
+  SELECT *,
     if(r.eventID != '', r.eventID, concat('sha256:', lower(hex(SHA256(ev))))) AS event_id,
     ifNull(parsed_time, toDateTime64(0, 3, 'UTC')) AS event_time,
-    {tenants:Map(String, String)}[account] AS mapped_tenant,
-    if(mapped_tenant = '', {default_tenant:String}, mapped_tenant) AS tenant,
-
-    mapUpdate(
-      mapFilter((k, v) -> v != '', map(
-        'event_type', r.eventType,
-        'event_version', r.eventVersion,
-        'error_message', r.errorMessage,
-        'source_host', if(source_ip = '', r.sourceIPAddress, ''),
-        'invoked_by', if(is_internal, '', ui.invokedBy),
-        'session_name', if(id_type = 'AssumedRole', splitByChar('/', ui.arn)[-1], ''),
-        'principal_id', ui.principalId,
-        'access_key_id', ui.accessKeyId,
-        'mfa_authenticated', ui.sessionContext.attributes.mfaAuthenticated,
-        'caller_account', caller_account,
-        'cross_account', if(cross_account, 'true', ''),
-        'recipient_account', r.recipientAccountId,
-        'shared_event_id', r.sharedEventID,
-        'vpc_endpoint_id', r.vpcEndpointId,
-        'read_only', r.readOnly,
-        -- The reference as given when it is not the canonical id, and an alias the caller named.
-        'key_ref', multiIf(key_ref != key_id, key_ref, rp.keyId != key_id AND position(rp.keyId, 'alias/') > 0, rp.keyId, ''),
-        'source_key_id', rp.sourceKeyId,
-        'destination_key_id', rp.destinationKeyId,
-        'encryption_algorithm', rp.encryptionAlgorithm,
-        'signing_algorithm', rp.signingAlgorithm,
-        'key_spec', coalesce(nullIf(rp.keySpec, ''), re.keyMetadata.keySpec),
-        'key_usage', rp.keyUsage,
-        'key_origin', coalesce(nullIf(rp.origin, ''), nullIf(re.keyMetadata.origin, ''), sd.keyOrigin),
-        'multi_region', coalesce(nullIf(rp.multiRegion, ''), re.keyMetadata.multiRegion),
-        'replica_region', rp.replicaRegion,
-        'custom_key_store_id', coalesce(nullIf(xd.customKeyStoreId, ''), nullIf(rp.customKeyStoreId, ''), re.keyMetadata.customKeyStoreId),
-        'xks_key_id', xd.xksKeyId,
-        'backing_key_id', xd.backingKeyId,
-        'grantee_principal', rp.granteePrincipal,
-        'retiring_principal', rp.retiringPrincipal,
-        'grant_operations', arrayStringConcat(rp.operations, ','),
-        'grant_constraints', rp.constraints,
-        'bypass_policy_lockout_safety_check', rp.bypassPolicyLockoutSafetyCheck,
-        'import_type', rp.importType,
-        'key_material_description', rp.keyMaterialDescription,
-        'grant_id', coalesce(nullIf(re.grantId, ''), rp.grantId),
-        'policy_name', rp.policyName,
-        'policy', rp.policy,
-        'valid_to', rp.validTo,
-        'expiration_model', rp.expirationModel,
-        'pending_window_days', rp.pendingWindowInDays,
-        'deletion_date', re.deletionDate,
-        'key_state', re.keyState,
-        'rotation_period_days', rp.rotationPeriodInDays,
-        'rotation_type', sd.rotationType,
-        'previous_key_material_id', sd.previousKeyMaterialId)),
-      mapApply((k, v) -> (concat('ec.', k), v), rp.encryptionContext)) AS attributes,
-
     multiIf(
       NOT is_object, 'quarantined',
       r.digestStartTime != '', 'dropped',
@@ -263,15 +141,234 @@ FROM
       r.eventSource = '' OR r.eventName = '', 'missing_field',
       r.eventSource != 'kms.amazonaws.com', 'non_kms_event',
       parsed_time IS NULL, 'bad_event_time',
-      '') AS _reason,
-    multiIf(
-      _reason = 'invalid_json', 'the record is not valid JSON',
-      _reason = 'not_an_object', concat('expected a JSON object, got ', JSONType(ev)),
-      _reason = 'missing_field', concat('a CloudTrail record needs eventSource and eventName; missing: ',
-        arrayStringConcat(arrayFilter(x -> x != '', [if(r.eventSource = '', 'eventSource', ''), if(r.eventName = '', 'eventName', '')]), ', ')),
-      _reason = 'bad_event_time', concat('eventTime is not a timestamp: "', substring(r.eventTime, 1, 64), '"'),
-      _reason = 'non_kms_event', r.eventSource,
-      '') AS _message
-  FROM ${stage}
+      '') AS _reason
+  FROM
+  (
+    SELECT *,
+      -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
+      if(r.eventSource != '' OR r.eventName != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
+      -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
+      -- from rolling an impossible time such as 25:61 over into the next day.
+      if(match(r.eventTime, '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
+         parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC'), NULL) AS parsed_time
+    FROM
+    (
+      SELECT seq, record, ev, JSONExtract(ev, '${tuple}') AS r
+      FROM
+      (
+        SELECT seq, record,
+          -- CloudWatch Logs exports prefix each line with an ISO timestamp and a space.
+          if(startsWith(record, '{') OR NOT match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), record, substring(record, position(record, '{'))) AS line,
+          -- EventBridge wraps the CloudTrail record in an envelope; the record is in "detail".
+          if(position(line, '"detail-type"') > 0 AND JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev
+        FROM ${stage}
+      )
+    )
+  )
 )`;
+}
+
+/**
+ * What becomes of each record, without normalizing it: seq, event_id, event_time,
+ * _status, _reason, _message, with the same values as the full normalization. Used for counts,
+ * deduplication and quarantine.
+ */
+export function awsKmsClassifySql(stage: string): string {
+  return `SELECT seq, event_id, event_time, _status, _reason, _message FROM (${classified(stage, LIGHT_TUPLE)})`;
+}
+
+/**
+ * The full normalization. Parameters: {ingest_time:DateTime64(3)}, {batch_id:String},
+ * {tenants:Map(String, String)} (account -> tenant), {default_tenant:String}.
+ */
+export function awsKmsNormalizeSql(stage: string): string {
+  // Layer 3: the record's parts, and what depends only on them.
+  const parts = `
+SELECT seq, _status, _reason, _message, event_id, event_time,
+  -- Every field the upper layers use, as a plain column: carrying the parsed tuple through the
+  -- layers made planning several times slower (its type is large).
+  r.errorMessage AS r_errorMessage,
+  r.eventType AS r_eventType,
+  r.eventVersion AS r_eventVersion,
+  r.readOnly AS r_readOnly,
+  r.recipientAccountId AS r_recipientAccountId,
+  r.sharedEventID AS r_sharedEventID,
+  r.sourceIPAddress AS r_sourceIPAddress,
+  r.vpcEndpointId AS r_vpcEndpointId,
+  r.responseElements.deletionDate AS re_deletionDate,
+  r.responseElements.grantId AS re_grantId,
+  r.responseElements.keyId AS re_keyId,
+  r.responseElements.keyMetadata.arn AS re_keyMetadata_arn,
+  r.responseElements.keyMetadata.customKeyStoreId AS re_keyMetadata_customKeyStoreId,
+  r.responseElements.keyMetadata.keySpec AS re_keyMetadata_keySpec,
+  r.responseElements.keyMetadata.multiRegion AS re_keyMetadata_multiRegion,
+  r.responseElements.keyMetadata.origin AS re_keyMetadata_origin,
+  r.responseElements.keyState AS re_keyState,
+  r.requestParameters.bypassPolicyLockoutSafetyCheck AS rp_bypassPolicyLockoutSafetyCheck,
+  r.requestParameters.constraints AS rp_constraints,
+  r.requestParameters.customKeyStoreId AS rp_customKeyStoreId,
+  r.requestParameters.destinationKeyId AS rp_destinationKeyId,
+  r.requestParameters.encryptionAlgorithm AS rp_encryptionAlgorithm,
+  r.requestParameters.encryptionContext AS rp_encryptionContext,
+  r.requestParameters.expirationModel AS rp_expirationModel,
+  r.requestParameters.grantId AS rp_grantId,
+  r.requestParameters.granteePrincipal AS rp_granteePrincipal,
+  r.requestParameters.importType AS rp_importType,
+  r.requestParameters.keyId AS rp_keyId,
+  r.requestParameters.keyMaterialDescription AS rp_keyMaterialDescription,
+  r.requestParameters.keySpec AS rp_keySpec,
+  r.requestParameters.keyUsage AS rp_keyUsage,
+  r.requestParameters.multiRegion AS rp_multiRegion,
+  r.requestParameters.operations AS rp_operations,
+  r.requestParameters.origin AS rp_origin,
+  r.requestParameters.pendingWindowInDays AS rp_pendingWindowInDays,
+  r.requestParameters.policy AS rp_policy,
+  r.requestParameters.policyName AS rp_policyName,
+  r.requestParameters.replicaRegion AS rp_replicaRegion,
+  r.requestParameters.retiringPrincipal AS rp_retiringPrincipal,
+  r.requestParameters.rotationPeriodInDays AS rp_rotationPeriodInDays,
+  r.requestParameters.signingAlgorithm AS rp_signingAlgorithm,
+  r.requestParameters.sourceKeyId AS rp_sourceKeyId,
+  r.requestParameters.validTo AS rp_validTo,
+  r.serviceEventDetails.keyId AS sd_keyId,
+  r.serviceEventDetails.keyOrigin AS sd_keyOrigin,
+  r.serviceEventDetails.previousKeyMaterialId AS sd_previousKeyMaterialId,
+  r.serviceEventDetails.rotationType AS sd_rotationType,
+  r.userIdentity.accessKeyId AS ui_accessKeyId,
+  r.userIdentity.accountId AS ui_accountId,
+  r.userIdentity.arn AS ui_arn,
+  r.userIdentity.invokedBy AS ui_invokedBy,
+  r.userIdentity.principalId AS ui_principalId,
+  r.userIdentity.sessionContext.attributes.mfaAuthenticated AS ui_sessionContext_attributes_mfaAuthenticated,
+  r.userIdentity.sessionContext.sessionIssuer.arn AS ui_sessionContext_sessionIssuer_arn,
+  r.additionalEventData.backingKeyId AS xd_backingKeyId,
+  r.additionalEventData.customKeyStoreId AS xd_customKeyStoreId,
+  r.additionalEventData.xksKeyId AS xd_xksKeyId,
+  -- Partition for ARNs built from bare key ids.
+  multiIf(startsWith(r.awsRegion, 'cn-'), 'aws-cn', startsWith(r.awsRegion, 'us-gov-'), 'aws-us-gov', 'aws') AS partition,
+  -- Some documented records list the key without "type" (developer guide: GenerateDataKey, Encrypt,
+  -- CreateGrant examples), so an untyped resource counts when its ARN is a KMS key ARN.
+  arrayFirst(x -> x.type = 'AWS::KMS::Key' OR (x.type = '' AND match(x.ARN, '^arn:[^:]+:kms:[^:]*:[^:]*:key/')), r.resources).ARN AS resource_arn,
+  -- Key material: used (additionalEventData), made current by a rotation (serviceEventDetails), or
+  -- imported / deleted (responseElements and requestParameters of the import operations).
+  coalesce(nullIf(r.additionalEventData.keyMaterialId, ''), nullIf(r.serviceEventDetails.currentKeyMaterialId, ''), nullIf(r.serviceEventDetails.keyMaterialId, ''),
+    nullIf(r.responseElements.keyMaterialId, ''), nullIf(r.requestParameters.keyMaterialId, ''), '') AS key_version,
+  r.eventName AS vendor_operation,
+  transform(r.eventName, ${OPS_KEYS}, ${OPS_VALUES}, '') AS op_pair,
+  r.userIdentity.type AS id_type,
+  r.userIdentity.invokedBy = 'AWS Internal' OR (r.userIdentity.type = '' AND r.eventType = 'AwsServiceEvent') AS is_internal,
+  coalesce(nullIf(r.userIdentity.sessionContext.sessionIssuer.accountId, ''), nullIf(r.userIdentity.accountId, ''), '') AS caller_account,
+  if(isIPv4String(r.sourceIPAddress) OR isIPv6String(r.sourceIPAddress), r.sourceIPAddress, '') AS source_ip,
+  r.userAgent AS user_agent,
+  if(r.errorCode != '', 'failure', 'success') AS outcome,
+  r.errorCode AS error_code,
+  r.requestID AS request_id,
+  r.awsRegion AS region
+FROM (${classified(stage, RECORD_TUPLE)})`;
+
+  // Layer 4: the key's ARN as far as the record states it, operation, and identity.
+  const identity = `
+SELECT *,
+  multiIf(resource_arn != '', resource_arn, startsWith(re_keyId, 'arn:'), re_keyId, re_keyMetadata_arn != '', re_keyMetadata_arn, '') AS known_arn,
+  if(op_pair = '', 'other', splitByChar('|', op_pair)[1]) AS operation,
+  if(op_pair = '', 'lifecycle', splitByChar('|', op_pair)[2]) AS operation_class,
+  -- Assumed-role sessions are attributed to the role, so that a new session name is not a new
+  -- principal; the session name goes to attributes.
+  multiIf(
+    is_internal, 'AWS Internal',
+    id_type = 'AssumedRole' AND ui_sessionContext_sessionIssuer_arn != '', ui_sessionContext_sessionIssuer_arn,
+    id_type = 'AWSService', ui_invokedBy,
+    id_type = 'AWSAccount' AND ui_arn = '', concat('arn:', partition, ':iam::', ui_accountId, ':root'),
+    ui_arn != '', ui_arn,
+    ui_principalId != '', ui_principalId,
+    '') AS principal,
+  multiIf(
+    is_internal, 'internal',
+    id_type IN ('IAMUser', 'Root', 'FederatedUser', 'SAMLUser', 'WebIdentityUser', 'IdentityCenterUser', 'Unknown'), 'user',
+    id_type IN ('AssumedRole', 'Role'), 'role',
+    id_type = 'AWSService', 'service',
+    'unknown') AS principal_type
+FROM (${parts})`;
+
+  // Layer 5: the key's account (from its ARN when known, else the account that received the
+  // event) and the key as the record refers to it.
+  const account = `
+SELECT *,
+  coalesce(nullIf(splitByChar(':', known_arn)[5], ''), nullIf(r_recipientAccountId, ''), nullIf(ui_accountId, ''), '') AS account,
+  multiIf(known_arn != '', known_arn, sd_keyId != '', sd_keyId, rp_keyId != '', rp_keyId, rp_sourceKeyId != '', rp_sourceKeyId, '') AS key_ref
+FROM (${identity})`;
+
+  // Layer 6: canonical key id (bare ids and aliases qualified with region and account), tenant,
+  // cross-account use.
+  const keyed = `
+SELECT *,
+  multiIf(
+    key_ref = '', '',
+    startsWith(key_ref, 'arn:'), key_ref,
+    concat('arn:', partition, ':kms:', region, ':', account, ':', if(startsWith(key_ref, 'alias/'), key_ref, concat('key/', key_ref)))) AS key_id,
+  coalesce(nullIf({tenants:Map(String, String)}[account], ''), {default_tenant:String}) AS tenant,
+  caller_account != '' AND account != '' AND caller_account != account AND principal_type NOT IN ('internal', 'service') AS cross_account
+FROM (${account})`;
+
+  // Layer 7: the row.
+  return `
+SELECT
+  seq,
+  _status, _reason, _message,
+  event_id, event_time, {ingest_time:DateTime64(3)} AS ingest_time, 'aws-kms' AS source,
+  tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation,
+  principal, principal_type, source_ip, user_agent, outcome, error_code,
+  CAST(NULL AS Nullable(Float64)) AS latency_ms, request_id,
+  mapUpdate(
+    mapFilter((k, v) -> v != '', map(
+      'event_type', r_eventType,
+      'event_version', r_eventVersion,
+      'error_message', r_errorMessage,
+      'source_host', if(source_ip = '', r_sourceIPAddress, ''),
+      'invoked_by', if(is_internal, '', ui_invokedBy),
+      'session_name', if(id_type = 'AssumedRole', splitByChar('/', ui_arn)[-1], ''),
+      'principal_id', ui_principalId,
+      'access_key_id', ui_accessKeyId,
+      'mfa_authenticated', ui_sessionContext_attributes_mfaAuthenticated,
+      'caller_account', caller_account,
+      'cross_account', if(cross_account, 'true', ''),
+      'recipient_account', r_recipientAccountId,
+      'shared_event_id', r_sharedEventID,
+      'vpc_endpoint_id', r_vpcEndpointId,
+      'read_only', r_readOnly,
+      -- The reference as given when it is not the canonical id, and an alias the caller named.
+      'key_ref', multiIf(key_ref != key_id, key_ref, rp_keyId != key_id AND position(rp_keyId, 'alias/') > 0, rp_keyId, ''),
+      'source_key_id', rp_sourceKeyId,
+      'destination_key_id', rp_destinationKeyId,
+      'encryption_algorithm', rp_encryptionAlgorithm,
+      'signing_algorithm', rp_signingAlgorithm,
+      'key_spec', coalesce(nullIf(rp_keySpec, ''), re_keyMetadata_keySpec),
+      'key_usage', rp_keyUsage,
+      'key_origin', coalesce(nullIf(rp_origin, ''), nullIf(re_keyMetadata_origin, ''), sd_keyOrigin),
+      'multi_region', coalesce(nullIf(rp_multiRegion, ''), re_keyMetadata_multiRegion),
+      'replica_region', rp_replicaRegion,
+      'custom_key_store_id', coalesce(nullIf(xd_customKeyStoreId, ''), nullIf(rp_customKeyStoreId, ''), re_keyMetadata_customKeyStoreId),
+      'xks_key_id', xd_xksKeyId,
+      'backing_key_id', xd_backingKeyId,
+      'grantee_principal', rp_granteePrincipal,
+      'retiring_principal', rp_retiringPrincipal,
+      'grant_operations', arrayStringConcat(rp_operations, ','),
+      'grant_constraints', rp_constraints,
+      'bypass_policy_lockout_safety_check', rp_bypassPolicyLockoutSafetyCheck,
+      'import_type', rp_importType,
+      'key_material_description', rp_keyMaterialDescription,
+      'grant_id', coalesce(nullIf(re_grantId, ''), rp_grantId),
+      'policy_name', rp_policyName,
+      'policy', rp_policy,
+      'valid_to', rp_validTo,
+      'expiration_model', rp_expirationModel,
+      'pending_window_days', rp_pendingWindowInDays,
+      'deletion_date', re_deletionDate,
+      'key_state', re_keyState,
+      'rotation_period_days', rp_rotationPeriodInDays,
+      'rotation_type', sd_rotationType,
+      'previous_key_material_id', sd_previousKeyMaterialId)),
+    mapApply((k, v) -> (concat('ec.', k), v), rp_encryptionContext)) AS attributes,
+  concat({batch_id:String}, ':', toString(seq)) AS raw_id
+FROM (${keyed})`;
 }

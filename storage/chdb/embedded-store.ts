@@ -2,7 +2,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, wr
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
-import type { InsertSelectOptions, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
+import type { InsertSelectOptions, QueryParams, RawInsertFormat, StagedInput, Store, StoreInfo, TextFormat } from '../store.ts';
 import { StoreError, firstLine } from '../store-error.ts';
 
 /** chdb error objects carry the ClickHouse code as `clickhouseCode`; older builds only in the text. */
@@ -169,16 +169,29 @@ class EmbeddedStore implements Store {
   }
 
   async insertSelect(o: InsertSelectOptions): Promise<void> {
+    await this.withInput(o, (input) => this.exec(`INSERT INTO ${o.target} ${o.select.replaceAll('$input', input)}`, o.params));
+  }
+
+  async withInput<T>(o: StagedInput, fn: (relation: string) => Promise<T>): Promise<T> {
     // The addon's raw insert parses about 2.5x slower than the engine reading a file, so the
-    // payload goes through a private temporary file.
-    mkdirSync(join(this.dataDir, 'keywatch-staging'), { recursive: true, mode: 0o700 });
-    const file = join(this.dataDir, 'keywatch-staging', `batch-${process.pid}-${randomUUID()}.${o.format.toLowerCase()}`);
+    // payload goes through a private file inside the data directory, read once into a Memory
+    // table that the statements then share.
+    const dir = join(this.dataDir, 'keywatch-staging');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const id = randomUUID().replace(/-/g, '');
+    const file = join(dir, `batch-${process.pid}-${id}.${o.format.toLowerCase()}`);
+    const table = `kw_input_${id}`;
     writeFileSync(file, o.payload, { mode: 0o600 });
     try {
-      const input = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : o.format}', '${o.structure.replace(/'/g, "\\'")}')`;
-      await this.exec(`INSERT INTO ${o.target} ${o.select.replaceAll('$input', input)}`, o.params);
+      const source = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : o.format}', '${o.structure.replace(/'/g, "\\'")}')`;
+      await this.exec(`CREATE TABLE ${table} ENGINE = Memory AS SELECT * FROM ${source}`);
     } finally {
       rmSync(file, { force: true });
+    }
+    try {
+      return await fn(table);
+    } finally {
+      await this.exec(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     }
   }
 

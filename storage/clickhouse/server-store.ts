@@ -1,7 +1,8 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ClickHouseError, ClickHouseLogLevel, createClient, drainStream, type ClickHouseClient } from '@clickhouse/client';
 import { MIN_CLICKHOUSE_VERSION, compareVersions } from '../store.ts';
-import type { InsertSelectOptions, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
+import type { InsertSelectOptions, StagedInput, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
 import { StoreError, firstLine } from '../store-error.ts';
 
 export interface ServerStoreOptions {
@@ -146,6 +147,21 @@ class ServerStore implements Store {
       });
       await drainStream(res.stream);
     });
+  }
+
+  async withInput<T>(o: StagedInput, fn: (relation: string) => Promise<T>): Promise<T> {
+    // A Memory table per call: several statements can read it, and concurrent writers do not share it.
+    const table = `kw_input_${randomUUID().replace(/-/g, '')}`;
+    await this.exec(`CREATE TABLE ${table} (${o.structure}) ENGINE = Memory`);
+    try {
+      await run(this.target, async () => {
+        const res = await this.client.exec({ query: `INSERT INTO ${table} FORMAT ${o.format}`, values: Readable.from([o.payload], { objectMode: false }) });
+        await drainStream(res.stream);
+      });
+      return await fn(table);
+    } finally {
+      await this.exec(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    }
   }
 
   async insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
