@@ -111,8 +111,39 @@ const LIGHT_TUPLE = `Tuple(eventTime String, eventSource String, eventName Strin
 // written in one SELECT grows into a tree of thousands of nodes and took ~0.6 s to plan per batch.
 // A subquery boundary turns each level into plain columns.
 
-/** Layers 0-2: unwrap and parse the record, then decide its fate and identity. */
-function classified(stage: string, tuple: string): string {
+/** Layers 0-2: unwrap the record, parse it into `tuple`, and derive its identity (event_id, event_time). */
+function parsed(stage: string, tuple: string): string {
+  return `
+SELECT *,
+  if(r.eventID != '', r.eventID, concat('sha256:', lower(hex(SHA256(ev))))) AS event_id,
+  ifNull(parsed_time, toDateTime64(0, 3, 'UTC')) AS event_time
+FROM
+(
+  SELECT *,
+    -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
+    if(r.eventSource != '' OR r.eventName != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
+    -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
+    -- from rolling an impossible time such as 25:61 over into the next day.
+    if(match(r.eventTime, '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
+       parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC'), NULL) AS parsed_time
+  FROM
+  (
+    SELECT seq, ev, JSONExtract(ev, '${tuple}') AS r
+    FROM
+    (
+      SELECT seq,
+        -- CloudWatch Logs exports prefix each line with an ISO timestamp and a space.
+        if(startsWith(record, '{') OR NOT match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), record, substring(record, position(record, '{'))) AS line,
+        -- EventBridge wraps the CloudTrail record in an envelope; the record is in "detail".
+        if(position(line, '"detail-type"') > 0 AND JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev
+      FROM ${stage}
+    )
+  )
+)`;
+}
+
+/** Layer 3 over `parsed`: the record's fate. */
+function classified(stage: string): string {
   return `
 SELECT *,
   multiIf(
@@ -126,8 +157,6 @@ SELECT *,
 FROM
 (
   SELECT *,
-    if(r.eventID != '', r.eventID, concat('sha256:', lower(hex(SHA256(ev))))) AS event_id,
-    ifNull(parsed_time, toDateTime64(0, 3, 'UTC')) AS event_time,
     multiIf(
       NOT is_object, 'quarantined',
       r.digestStartTime != '', 'dropped',
@@ -142,29 +171,7 @@ FROM
       r.eventSource != 'kms.amazonaws.com', 'non_kms_event',
       parsed_time IS NULL, 'bad_event_time',
       '') AS _reason
-  FROM
-  (
-    SELECT *,
-      -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
-      if(r.eventSource != '' OR r.eventName != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
-      -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
-      -- from rolling an impossible time such as 25:61 over into the next day.
-      if(match(r.eventTime, '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
-         parseDateTime64BestEffortOrNull(r.eventTime, 3, 'UTC'), NULL) AS parsed_time
-    FROM
-    (
-      SELECT seq, record, ev, JSONExtract(ev, '${tuple}') AS r
-      FROM
-      (
-        SELECT seq, record,
-          -- CloudWatch Logs exports prefix each line with an ISO timestamp and a space.
-          if(startsWith(record, '{') OR NOT match(record, '^\\\\d{4}-\\\\d{2}-\\\\d{2}T[^ {]* \\\\{'), record, substring(record, position(record, '{'))) AS line,
-          -- EventBridge wraps the CloudTrail record in an envelope; the record is in "detail".
-          if(position(line, '"detail-type"') > 0 AND JSONHas(line, 'detail-type') AND JSONHas(line, 'detail'), JSONExtractRaw(line, 'detail'), line) AS ev
-        FROM ${stage}
-      )
-    )
-  )
+  FROM (${parsed(stage, LIGHT_TUPLE)})
 )`;
 }
 
@@ -174,17 +181,18 @@ FROM
  * deduplication and quarantine.
  */
 export function awsKmsClassifySql(stage: string): string {
-  return `SELECT seq, event_id, event_time, _status, _reason, _message FROM (${classified(stage, LIGHT_TUPLE)})`;
+  return `SELECT seq, event_id, event_time, _status, _reason, _message FROM (${classified(stage)})`;
 }
 
 /**
- * The full normalization. Parameters: {ingest_time:DateTime64(3)}, {batch_id:String},
+ * The full normalization of records that classification passed ('ok'); what it returns for other
+ * records is meaningless. Parameters: {ingest_time:DateTime64(3)}, {batch_id:String},
  * {tenants:Map(String, String)} (account -> tenant), {default_tenant:String}.
  */
 export function awsKmsNormalizeSql(stage: string): string {
   // Layer 3: the record's parts, and what depends only on them.
   const parts = `
-SELECT seq, _status, _reason, _message, event_id, event_time,
+SELECT seq, event_id, event_time,
   -- Every field the upper layers use, as a plain column: carrying the parsed tuple through the
   -- layers made planning several times slower (its type is large).
   r.errorMessage AS r_errorMessage,
@@ -264,7 +272,7 @@ SELECT seq, _status, _reason, _message, event_id, event_time,
   r.errorCode AS error_code,
   r.requestID AS request_id,
   r.awsRegion AS region
-FROM (${classified(stage, RECORD_TUPLE)})`;
+FROM (${parsed(stage, RECORD_TUPLE)})`;
 
   // Layer 4: the key's ARN as far as the record states it, operation, and identity.
   const identity = `
@@ -314,7 +322,6 @@ FROM (${account})`;
   return `
 SELECT
   seq,
-  _status, _reason, _message,
   event_id, event_time, {ingest_time:DateTime64(3)} AS ingest_time, 'aws-kms' AS source,
   tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation,
   principal, principal_type, source_ip, user_agent, outcome, error_code,
@@ -343,32 +350,36 @@ SELECT
       'encryption_algorithm', rp_encryptionAlgorithm,
       'signing_algorithm', rp_signingAlgorithm,
       'key_spec', coalesce(nullIf(rp_keySpec, ''), re_keyMetadata_keySpec),
-      'key_usage', rp_keyUsage,
-      'key_origin', coalesce(nullIf(rp_origin, ''), nullIf(re_keyMetadata_origin, ''), sd_keyOrigin),
-      'multi_region', coalesce(nullIf(rp_multiRegion, ''), re_keyMetadata_multiRegion),
-      'replica_region', rp_replicaRegion,
       'custom_key_store_id', coalesce(nullIf(xd_customKeyStoreId, ''), nullIf(rp_customKeyStoreId, ''), re_keyMetadata_customKeyStoreId),
       'xks_key_id', xd_xksKeyId,
-      'backing_key_id', xd_backingKeyId,
-      'grantee_principal', rp_granteePrincipal,
-      'retiring_principal', rp_retiringPrincipal,
-      'grant_operations', arrayStringConcat(rp_operations, ','),
-      'grant_constraints', rp_constraints,
-      'bypass_policy_lockout_safety_check', rp_bypassPolicyLockoutSafetyCheck,
-      'import_type', rp_importType,
-      'key_material_description', rp_keyMaterialDescription,
-      'grant_id', coalesce(nullIf(re_grantId, ''), rp_grantId),
-      'policy_name', rp_policyName,
-      'policy', rp_policy,
-      'valid_to', rp_validTo,
-      'expiration_model', rp_expirationModel,
-      'pending_window_days', rp_pendingWindowInDays,
-      'deletion_date', re_deletionDate,
-      'key_state', re_keyState,
-      'rotation_period_days', rp_rotationPeriodInDays,
-      'rotation_type', sd_rotationType,
-      'previous_key_material_id', sd_previousKeyMaterialId)),
-    mapApply((k, v) -> (concat('ec.', k), v), rp_encryptionContext)) AS attributes,
+      'backing_key_id', xd_backingKeyId)),
+    mapUpdate(
+      -- Request fields of key management and policy calls; data-plane calls (95% of traffic) have
+      -- none of them, and short-circuit evaluation skips building this map for those rows.
+      if(operation_class = 'crypto', map(), mapFilter((k, v) -> v != '', map(
+        'key_usage', rp_keyUsage,
+        'key_origin', coalesce(nullIf(rp_origin, ''), nullIf(re_keyMetadata_origin, ''), sd_keyOrigin),
+        'multi_region', coalesce(nullIf(rp_multiRegion, ''), re_keyMetadata_multiRegion),
+        'replica_region', rp_replicaRegion,
+        'grantee_principal', rp_granteePrincipal,
+        'retiring_principal', rp_retiringPrincipal,
+        'grant_operations', arrayStringConcat(rp_operations, ','),
+        'grant_constraints', rp_constraints,
+        'bypass_policy_lockout_safety_check', rp_bypassPolicyLockoutSafetyCheck,
+        'import_type', rp_importType,
+        'key_material_description', rp_keyMaterialDescription,
+        'grant_id', coalesce(nullIf(re_grantId, ''), rp_grantId),
+        'policy_name', rp_policyName,
+        'policy', rp_policy,
+        'valid_to', rp_validTo,
+        'expiration_model', rp_expirationModel,
+        'pending_window_days', rp_pendingWindowInDays,
+        'deletion_date', re_deletionDate,
+        'key_state', re_keyState,
+        'rotation_period_days', rp_rotationPeriodInDays,
+        'rotation_type', sd_rotationType,
+        'previous_key_material_id', sd_previousKeyMaterialId))),
+      mapApply((k, v) -> (concat('ec.', k), v), rp_encryptionContext))) AS attributes,
   concat({batch_id:String}, ':', toString(seq)) AS raw_id
 FROM (${keyed})`;
 }
