@@ -13,7 +13,7 @@ export function createLogger(level: string = process.env.KEYWATCH_LOG_LEVEL ?? '
       base: undefined,
       redact: { paths: ['password', '*.password', 'clickhouse.password', 'record', '*.record'], censor: '[redacted]' },
     },
-    pino.destination(2),
+    pino.destination({ dest: 2, sync: true }),
   );
 }
 

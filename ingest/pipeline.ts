@@ -5,7 +5,7 @@ import { chainHead } from '../storage/ledger.ts';
 import type { Collector } from './collector.ts';
 import { collectorForFormat, sniffCollector } from './collectors.ts';
 import { frameRecords, type Framed } from './framing.ts';
-import { writeBatch, type BatchResult, type EarlyQuarantine, type SinkContext } from './sink.ts';
+import { DEFAULT_RETRY, writeBatchWithRetry, type BatchResult, type EarlyQuarantine, type RetryPolicy, type SinkContext } from './sink.ts';
 import { RecordBatch } from './record-batch.ts';
 import type { Input } from './transports/file.ts';
 
@@ -37,6 +37,8 @@ export interface IngestOptions {
   /** Called as bytes are read, for a progress bar. */
   onProgress?: (p: { origin: string; bytesRead: number; sizeBytes?: number; records: number }) => void;
   onBatch?: (r: BatchResult) => void;
+  /** How lost connections and timeouts are retried (bad data never is). */
+  retry?: RetryPolicy;
 }
 
 const add = (into: Record<string, number>, from: Record<string, number>) => {
@@ -114,7 +116,7 @@ export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Prom
     startedAt = opts.clock.now();
     const ctx: SinkContext = { store: opts.store, collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, head: sinkHead.current };
     // The next batch fills while this one is written; `spare` is reused only after it is done.
-    pending = writeBatch(ctx, input).then((r) => {
+    pending = writeBatchWithRetry(ctx, input, opts.retry ?? DEFAULT_RETRY).then((r) => {
       sinkHead.current = ctx.head;
       summary.batches++;
       summary.normalized += r.normalized;

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Store } from '../storage/store.ts';
 import { CONTENT_HASH_SQL, batchHash, type LedgerRow } from '../storage/ledger.ts';
+import { isRetryable } from '../storage/store-error.ts';
 import type { Collector } from './collector.ts';
 import { RECORD_BATCH_STRUCTURE } from './record-batch.ts';
 
@@ -64,9 +65,8 @@ const KEY_EVENT_COLUMNS =
  * Retry rules live with the caller: a failure here can leave raw rows behind, but the batch is
  * not in the ledger, and re-ingesting the input adds no duplicate events.
  */
-export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<BatchResult> {
+export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: string = randomUUID()): Promise<BatchResult> {
   const { store, collector } = ctx;
-  const batchId = randomUUID();
   const receivedAt = chTime(b.startedAt);
   const params = {
     batch_id: batchId,
@@ -196,4 +196,47 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput): Promise<Batch
   await store.insertRows('ingest_batches', [{ ...row, batch_hash: hash }]);
   ctx.head = { seqno: row.seqno, hash };
   return { batchId, seqno: row.seqno, records: b.records, normalized, inserted, duplicates: row.duplicates, quarantined, dropped, hash };
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** Delay before the second attempt; it doubles for each one after. */
+  baseDelayMs: number;
+  onRetry?: (info: { attempt: number; delayMs: number; error: Error }) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 1000 };
+
+/**
+ * writeBatch with the sink's retry rule: a lost connection or a timeout is retried with backoff;
+ * anything else (bad data, a query ClickHouse rejects) fails at once, since repeating it cannot
+ * help. Before each retry, what the failed attempt may have written is removed, so the retry
+ * leaves neither duplicate raw records nor events pointing at them.
+ */
+export async function writeBatchWithRetry(ctx: SinkContext, b: BatchInput, policy: RetryPolicy = DEFAULT_RETRY): Promise<BatchResult> {
+  const sleep = policy.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  for (let attempt = 1; ; attempt++) {
+    const batchId = randomUUID();
+    try {
+      return await writeBatch(ctx, b, batchId);
+    } catch (e) {
+      if (!isRetryable(e) || attempt >= policy.attempts) throw e;
+      const delayMs = policy.baseDelayMs * 2 ** (attempt - 1);
+      policy.onRetry?.({ attempt, delayMs, error: e as Error });
+      await sleep(delayMs);
+      await discardAttempt(ctx.store, batchId);
+    }
+  }
+}
+
+/** Best effort: if the store is still unreachable, the next attempt fails and says so. */
+async function discardAttempt(store: SinkContext['store'], batchId: string): Promise<void> {
+  const statements = [
+    'DELETE FROM raw_events WHERE batch_id = {b:String}',
+    'DELETE FROM quarantine WHERE batch_id = {b:String}',
+    "DELETE FROM key_events WHERE startsWith(raw_id, concat({b:String}, ':'))",
+  ];
+  for (const sql of statements) await store.exec(sql, { b: batchId }).catch(() => undefined);
 }

@@ -154,7 +154,7 @@ export async function verifyChain(store: Store, opts: { expectHead?: string } = 
     prevHash = row.batch_hash;
   }
   for (const [batchId, r] of rawByBatch) {
-    findings.push({ seqno: 0, batch_id: batchId, code: 'batch_missing', message: `raw records of batch ${batchId} (${r.n}) have no ledger row: the ledger row was deleted` });
+    findings.push({ seqno: 0, batch_id: batchId, code: 'batch_missing', message: `${r.n} raw records of batch ${batchId} have no ledger row: an ingest was interrupted before the batch finished, or its ledger row was deleted` });
   }
   if (opts.expectHead !== undefined && opts.expectHead !== prevHash) {
     findings.push({ seqno: rows.length, batch_id: '', code: 'head_mismatch', message: `chain head is ${prevHash}, expected ${opts.expectHead}` });

@@ -5,6 +5,8 @@ import { ingest, type IngestSummary } from '../../ingest/pipeline.ts';
 import { COLLECTORS } from '../../ingest/collectors.ts';
 import { listInputs, openInput } from '../../ingest/transports/file.ts';
 import { EXIT } from '../exit-codes.ts';
+import { createLogger } from '../../core/logger.ts';
+import { DEFAULT_RETRY } from '../../ingest/sink.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 
 export function formatSummary(s: IngestSummary): string {
@@ -34,6 +36,7 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
     .option('--no-progress', 'no progress bar even on a terminal')
     .action(async (paths: string[], opts: { format: string; json?: boolean; strict?: boolean; progress: boolean }) => {
       const files = listInputs(paths);
+      const log = createLogger();
       const summary = await withStore(globals(), async (store, config) => {
         const showBar = opts.progress && process.stderr.isTTY === true;
         const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: '{origin} [{bar}] {percentage}% | {records} records', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
@@ -50,6 +53,13 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
             defaultTenant: config.defaultTenant,
             batchBytes: config.ingest.batchBytes,
             maxRecordBytes: config.ingest.maxRecordBytes,
+            onBatch: (r) => {
+              const quarantined = Object.values(r.quarantined).reduce((a, n) => a + n, 0);
+              const line = { batch: r.batchId, seqno: r.seqno, records: r.records, inserted: r.inserted, duplicates: r.duplicates, quarantined: r.quarantined, dropped: r.dropped };
+              if (quarantined > 0) log.warn(line, 'batch written with quarantined records');
+              else log.info(line, 'batch written');
+            },
+            retry: { ...DEFAULT_RETRY, onRetry: ({ attempt, delayMs, error }) => log.warn({ attempt, delayMs, code: (error as { code?: string }).code, err: error.message }, 'store unavailable; retrying the batch') },
             onProgress: (p) => {
               if (!bar) return;
               if (p.origin !== current) {

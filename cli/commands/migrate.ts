@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { loadMigrations, splitStatements, migrate } from '../../storage/migrate.ts';
 import { toClusterStatements } from '../../storage/cluster-ddl.ts';
-import { withStore, configFrom, type GlobalOptions } from '../context.ts';
+import { configFrom, type GlobalOptions } from '../context.ts';
+import { openStore } from '../../storage/open.ts';
 
 export function migrateCommand(globals: () => GlobalOptions): Command {
   return new Command('migrate')
@@ -22,7 +23,14 @@ export function migrateCommand(globals: () => GlobalOptions): Command {
         process.stdout.write(out.join('\n'));
         return;
       }
-      const applied = await withStore(globals(), (store) => migrate(store));
+      const config = configFrom(globals());
+      const store = await openStore(config, { migrate: false });
+      let applied;
+      try {
+        applied = await migrate(store, config.clickhouse.cluster ? { cluster: { cluster: config.clickhouse.cluster, database: config.clickhouse.database } } : {});
+      } finally {
+        await store.close();
+      }
       process.stdout.write(applied.applied.length === 0 ? 'schema is up to date\n' : `applied ${applied.applied.map((m) => m.name).join(', ')}\n`);
     });
 }

@@ -256,7 +256,7 @@ SELECT seq, event_id, event_time,
   multiIf(startsWith(r.awsRegion, 'cn-'), 'aws-cn', startsWith(r.awsRegion, 'us-gov-'), 'aws-us-gov', 'aws') AS partition,
   -- Some documented records list the key without "type" (developer guide: GenerateDataKey, Encrypt,
   -- CreateGrant examples), so an untyped resource counts when its ARN is a KMS key ARN.
-  arrayFirst(x -> x.type = 'AWS::KMS::Key' OR (x.type = '' AND match(x.ARN, '^arn:[^:]+:kms:[^:]*:[^:]*:key/')), r.resources).ARN AS resource_arn,
+  tupleElement(arrayFirst(x -> tupleElement(x, 'type') = 'AWS::KMS::Key' OR (tupleElement(x, 'type') = '' AND match(tupleElement(x, 'ARN'), '^arn:[^:]+:kms:[^:]*:[^:]*:key/')), r.resources), 'ARN') AS resource_arn,
   -- Key material: used (additionalEventData), made current by a rotation (serviceEventDetails), or
   -- imported / deleted (responseElements and requestParameters of the import operations).
   coalesce(nullIf(r.additionalEventData.keyMaterialId, ''), nullIf(r.serviceEventDetails.currentKeyMaterialId, ''), nullIf(r.serviceEventDetails.keyMaterialId, ''),

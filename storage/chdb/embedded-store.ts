@@ -22,7 +22,9 @@ function lockedError(dataDir: string, cause: unknown, pid?: number): StoreError 
 
 function wrap(e: unknown, sql: string): StoreError {
   if (e instanceof StoreError) return e;
-  const message = firstLine(String((e as Error)?.message ?? e)).replace(/^Query failed: /, '');
+  // ClickHouse appends the whole analysed query ("In scope SELECT ..."), which can run to pages.
+  let message = firstLine(String((e as Error)?.message ?? e)).replace(/^Query failed: /, '').replace(/:? In scope .*$/s, '');
+  if (message.length > 400) message = `${message.slice(0, 400)}...`;
   const code = chCode(e);
   const what = sql.trim().split(/\s+/).slice(0, 3).join(' ');
   return new StoreError('STORE_QUERY_FAILED', `${what}...: ${message}`, { cause: e, ...(code === undefined ? {} : { clickhouseCode: code }) });
