@@ -15,16 +15,8 @@ WORKDIR /app
 # Dependencies first, so source edits do not invalidate this layer.
 COPY package.json package-lock.json ./
 
-# tsx is needed at run time. While package.json lists it under devDependencies the dev
-# dependencies have to be installed as well; once it is moved to dependencies this installs
-# the production dependencies only (npm ci --omit=dev).
-RUN if node -e "process.exit(require('./package.json').dependencies?.tsx ? 0 : 1)"; then \
-      npm ci --omit=dev; \
-    else \
-      echo "tsx is a devDependency: installing dev dependencies too" >&2; \
-      npm ci --include=dev; \
-    fi \
- && npm cache clean --force
+# tsx (a runtime dependency) runs the TypeScript sources; dev dependencies stay out.
+RUN npm ci --omit=dev && npm cache clean --force
 
 COPY . .
 
