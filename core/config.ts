@@ -39,12 +39,12 @@ export const Config = z
     ingest: z
       .object({
         /** Records are inserted in batches of about this many bytes. */
-        batchBytes: z.number().int().min(1024).default(32 * 1024 * 1024),
+        batchBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
         /** A single record larger than this is quarantined as `record_too_large`. */
         maxRecordBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
       })
       .strict()
-      .default({ batchBytes: 32 * 1024 * 1024, maxRecordBytes: 4 * 1024 * 1024 }),
+      .default({ batchBytes: 16 * 1024 * 1024, maxRecordBytes: 4 * 1024 * 1024 }),
   })
   .strict();
 export type Config = z.infer<typeof Config>;
