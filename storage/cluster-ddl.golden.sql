@@ -13,7 +13,10 @@ CREATE TABLE IF NOT EXISTS keywatch.raw_events_local ON CLUSTER 'prod'
 )
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/keywatch/raw_events_local', '{replica}')
 PARTITION BY toYYYYMM(received_time)
-ORDER BY (batch_id, seq);
+ORDER BY (batch_id, seq)
+-- A merge holds one block per source part; with ~1.3 KB records the default blocks made merges of
+-- many small ingest parts take hundreds of MB. Smaller blocks and fewer parts per merge bound it.
+SETTINGS merge_max_block_size = 1024, max_parts_to_merge_at_once = 16;
 
 CREATE TABLE IF NOT EXISTS keywatch.raw_events ON CLUSTER 'prod'
 AS keywatch.raw_events_local
@@ -49,7 +52,8 @@ CREATE TABLE IF NOT EXISTS keywatch.key_events_local ON CLUSTER 'prod'
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/key_events_local', '{replica}', ingest_time)
 PARTITION BY toYYYYMM(event_time)
-ORDER BY (tenant, key_id, event_time, event_id);
+ORDER BY (tenant, key_id, event_time, event_id)
+SETTINGS merge_max_block_size = 2048, max_parts_to_merge_at_once = 16;
 
 CREATE TABLE IF NOT EXISTS keywatch.key_events ON CLUSTER 'prod'
 AS keywatch.key_events_local

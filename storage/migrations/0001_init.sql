@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS raw_events
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMM(received_time)
-ORDER BY (batch_id, seq);
+ORDER BY (batch_id, seq)
+-- A merge holds one block per source part; with ~1.3 KB records the default blocks made merges of
+-- many small ingest parts take hundreds of MB. Smaller blocks and fewer parts per merge bound it.
+SETTINGS merge_max_block_size = 1024, max_parts_to_merge_at_once = 16;
 
 -- One row per normalized event. Insert-time dedup keeps event_id unique; ReplacingMergeTree is
 -- the second line of defence if two writers race.
@@ -54,7 +57,8 @@ CREATE TABLE IF NOT EXISTS key_events
 )
 ENGINE = ReplacingMergeTree(ingest_time)
 PARTITION BY toYYYYMM(event_time)
-ORDER BY (tenant, key_id, event_time, event_id);
+ORDER BY (tenant, key_id, event_time, event_id)
+SETTINGS merge_max_block_size = 2048, max_parts_to_merge_at_once = 16;
 
 -- Records that could not be normalized, with the reason. Nothing is dropped silently.
 -- shard-key: rand()
