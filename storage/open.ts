@@ -18,7 +18,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
     try {
       const cluster = ch.cluster ? { cluster: ch.cluster, database: ch.database } : undefined;
       await migrate(store, cluster ? { cluster } : {});
-      await applyRetention(store, config.retention);
+      await applyRetention(store, config.retention, cluster);
       await dropLeftoverStages(store);
     } catch (e) {
       await store.close();

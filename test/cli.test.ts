@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from '../storage/chdb/embedded-store.ts';
@@ -12,7 +13,11 @@ const dataDir = join(dir.path, 'store');
 afterAll(() => dir.remove());
 
 function kw(...args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, '--data-dir', dataDir, ...args], { encoding: 'utf8', env: { ...process.env, KEYWATCH_DATA_DIR: '' } });
+  return kwWithInput(undefined, ...args);
+}
+
+function kwWithInput(input: Buffer | undefined, ...args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, '--data-dir', dataDir, ...args], { encoding: 'utf8', env: { ...process.env, KEYWATCH_DATA_DIR: '' }, ...(input ? { input } : {}) });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -102,5 +107,14 @@ describe('keywatch CLI', () => {
     const bad = kw('--config', cfg, 'status');
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/invalid configuration .*retention/);
+  });
+
+  it('reads gzip CloudTrail records from stdin and records stdin as their origin', () => {
+    const more = [...generateCloudTrail({ start: new Date('2026-05-10T00:00:00Z'), days: 1, seed: 12 })].slice(0, 50);
+    const r = kwWithInput(gzipSync(JSON.stringify({ Records: more })), 'ingest', '--json', '-');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ read: 50, inserted: 50, quarantined: {} });
+    const origins = JSON.parse(kw('sql', '--format', 'json', "SELECT origin, transport, count() AS n FROM raw_events WHERE origin = 'stdin' GROUP BY origin, transport").out);
+    expect(origins).toEqual([{ origin: 'stdin', transport: 'stdin', n: '50' }]);
   });
 });
