@@ -276,8 +276,11 @@ SELECT seq, event_id, event_time,
   tupleElement(r, 'awsRegion') AS region
 FROM (${parsed(stage, RECORD_TUPLE)})`;
 
-  // Layer 4: the key's ARN as far as the record states it, operation, and identity.
-  const identity = `
+  // Layer 4: the key's ARN as far as the record states it, its account (from the ARN when known,
+  // else the account that received the event), the key as the record refers to it, the canonical
+  // key id (bare ids and aliases qualified with region and account), operation, identity, tenant
+  // and cross-account use. The aliases here chain only over small expressions, so one layer does.
+  const keyed = `
 SELECT *,
   multiIf(resource_arn != '', resource_arn, startsWith(re_keyId, 'arn:'), re_keyId, re_keyMetadata_arn != '', re_keyMetadata_arn, '') AS known_arn,
   if(op_pair = '', 'other', splitByChar('|', op_pair)[1]) AS operation,
@@ -297,30 +300,18 @@ SELECT *,
     id_type IN ('IAMUser', 'Root', 'FederatedUser', 'SAMLUser', 'WebIdentityUser', 'IdentityCenterUser', 'Unknown'), 'user',
     id_type IN ('AssumedRole', 'Role'), 'role',
     id_type = 'AWSService', 'service',
-    'unknown') AS principal_type
-FROM (${parts})`;
-
-  // Layer 5: the key's account (from its ARN when known, else the account that received the
-  // event) and the key as the record refers to it.
-  const account = `
-SELECT *,
+    'unknown') AS principal_type,
   coalesce(nullIf(splitByChar(':', known_arn)[5], ''), nullIf(r_recipientAccountId, ''), nullIf(ui_accountId, ''), '') AS account,
-  multiIf(known_arn != '', known_arn, sd_keyId != '', sd_keyId, rp_keyId != '', rp_keyId, rp_sourceKeyId != '', rp_sourceKeyId, '') AS key_ref
-FROM (${identity})`;
-
-  // Layer 6: canonical key id (bare ids and aliases qualified with region and account), tenant,
-  // cross-account use.
-  const keyed = `
-SELECT *,
+  multiIf(known_arn != '', known_arn, sd_keyId != '', sd_keyId, rp_keyId != '', rp_keyId, rp_sourceKeyId != '', rp_sourceKeyId, '') AS key_ref,
   multiIf(
     key_ref = '', '',
     startsWith(key_ref, 'arn:'), key_ref,
     concat('arn:', partition, ':kms:', region, ':', account, ':', if(startsWith(key_ref, 'alias/'), key_ref, concat('key/', key_ref)))) AS key_id,
   coalesce(nullIf({tenants:Map(String, String)}[account], ''), {default_tenant:String}) AS tenant,
   caller_account != '' AND account != '' AND caller_account != account AND principal_type NOT IN ('internal', 'service') AS cross_account
-FROM (${account})`;
+FROM (${parts})`;
 
-  // Layer 7: the row.
+  // Layer 5: the row.
   return `
 SELECT
   seq,
