@@ -93,6 +93,8 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
   }
   mkdirSync(dataDir, { recursive: true });
   const release = acquireLock(dataDir);
+  // Batch files a killed run left behind; holding the lock, no other process can be using them.
+  rmSync(join(dataDir, 'keywatch-staging'), { recursive: true, force: true });
   let session: Session;
   try {
     // 64-bit integers come back as JSON strings, as they do from a server, so no precision is lost.
