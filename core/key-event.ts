@@ -1,17 +1,6 @@
 import { z } from 'zod';
 import { Operation, OperationClass, OPERATION_CLASS_OF } from './operations.ts';
 
-/** Known sources. The column is a plain string so that later collectors can add their own names. */
-export const KNOWN_SOURCES = [
-  'aws-kms',
-  'gcp-kms',
-  'azure-keyvault',
-  'vault',
-  'aws-cloudhsm',
-  'luna-hsm',
-  'pkcs11-probe',
-] as const;
-
 export const PrincipalType = z.enum([
   'user',
   'role',

@@ -74,7 +74,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       ]);
     });
 
-    it('transforms a RowBinary payload with INSERT ... SELECT over $input, with parameters', async () => {
+    it('stages a RowBinary payload that several statements can read, with parameters, and then drops it', async () => {
       await store.exec('CREATE TABLE contract_loaded (tag String, seq UInt32, upper String) ENGINE = MergeTree ORDER BY seq');
       // RowBinary rows (seq UInt32, v String): little-endian seq, varint length, bytes.
       const row = (seq: number, v: string) => {
@@ -84,18 +84,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         head[4] = b.length;
         return Buffer.concat([head, b]);
       };
-      await store.insertSelect({
-        target: 'contract_loaded',
-        select: 'SELECT {tag:String}, seq, upper(v) FROM $input',
-        structure: 'seq UInt32, v String',
-        format: 'RowBinary',
-        payload: Buffer.concat([row(0, 'alpha'), row(1, 'beta\ttab')]),
-        params: { tag: 'batch-1' },
-      });
+      let relation = '';
+      const n = await store.withInput(
+        { structure: 'seq UInt32, v String', format: 'RowBinary', payload: Buffer.concat([row(0, 'alpha'), row(1, 'beta\ttab')]) },
+        async (rel) => {
+          relation = rel;
+          await store.exec(`INSERT INTO contract_loaded SELECT {tag:String}, seq, upper(v) FROM ${rel}`, { tag: 'batch-1' });
+          return store.query<{ n: string }>(`SELECT count() AS n FROM ${rel} WHERE seq = 1`);
+        },
+      );
+      expect(n).toEqual([{ n: '1' }]);
       expect(await store.query('SELECT tag, seq, upper FROM contract_loaded ORDER BY seq')).toEqual([
         { tag: 'batch-1', seq: 0, upper: 'ALPHA' },
         { tag: 'batch-1', seq: 1, upper: 'BETA\tTAB' },
       ]);
+      const left = await store.query<{ n: string }>('SELECT count() AS n FROM system.tables WHERE database = currentDatabase() AND name = {t:String}', { t: relation });
+      expect(left).toEqual([{ n: '0' }]);
     });
 
     it('renders query results in the requested text format', async () => {

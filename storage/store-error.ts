@@ -14,17 +14,14 @@ export class StoreError extends KeywatchError {
   }
 }
 
-/** ClickHouse error codes that mean the data or the query is wrong: retrying cannot help. */
-const BAD_DATA_CODES = new Set([6, 26, 27, 38, 41, 53, 62, 69, 70, 72, 117, 130, 131, 158, 164]);
-
+/**
+ * The sink's retry rule: a lost connection or a timeout may pass; anything else (bad data, a
+ * query ClickHouse rejects, wrong credentials) will fail the same way again.
+ */
 export function isRetryable(e: unknown): boolean {
   if (!(e instanceof StoreError)) return false;
   if (e.code === 'STORE_UNAVAILABLE' || e.code === 'STORE_TIMEOUT') return true;
   return false;
-}
-
-export function isBadData(e: unknown): boolean {
-  return e instanceof StoreError && e.clickhouseCode !== undefined && BAD_DATA_CODES.has(e.clickhouseCode);
 }
 
 /** First line of a ClickHouse exception, without the stack trace it often carries. */

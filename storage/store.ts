@@ -22,17 +22,6 @@ export interface StagedInput {
   payload: Buffer;
 }
 
-export interface InsertSelectOptions {
-  target: string;
-  /** SELECT text that reads from `$input`, e.g. `SELECT seq, upper(x) FROM $input`. */
-  select: string;
-  /** Column list of the payload, e.g. `seq UInt32, record String`. */
-  structure: string;
-  format: RawInsertFormat | 'RowBinary';
-  payload: Buffer;
-  params?: QueryParams;
-}
-
 export interface StoreInfo {
   backend: 'embedded' | 'server';
   /** Where the data lives: a directory for the embedded store, a URL (without credentials) for a server. */
@@ -53,13 +42,6 @@ export interface Store {
   queryText(sql: string, format: TextFormat, params?: QueryParams): Promise<string>;
   /** Insert a payload that is already in `format` (for example TSV rows built by the pipeline). */
   insertRaw(table: string, format: RawInsertFormat, payload: Buffer, columns?: readonly string[]): Promise<void>;
-  /**
-   * Bulk load with a transform: `INSERT INTO target SELECT ... FROM $input`, where `$input` in
-   * `select` stands for the payload rows (in `format`, with the columns of `structure`). The
-   * embedded store reads the payload from a temporary file (much faster than the addon's raw
-   * insert); a server receives it as the body of `INSERT ... SELECT ... FROM input(...)`.
-   */
-  insertSelect(opts: InsertSelectOptions): Promise<void>;
   /**
    * Makes the payload rows available to several statements: `fn` gets a relation (a table
    * function or a temporary table) to use in FROM clauses, and the rows are gone when `fn`

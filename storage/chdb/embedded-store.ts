@@ -2,7 +2,7 @@ import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync, wr
 import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { Session } from 'chdb';
-import type { InsertSelectOptions, QueryParams, RawInsertFormat, StagedInput, Store, StoreInfo, TextFormat } from '../store.ts';
+import type { QueryParams, RawInsertFormat, StagedInput, Store, StoreInfo, TextFormat } from '../store.ts';
 import { StoreError, firstLine } from '../store-error.ts';
 
 /** chdb error objects carry the ClickHouse code as `clickhouseCode`; older builds only in the text. */
@@ -170,10 +170,6 @@ class EmbeddedStore implements Store {
     } catch (e) {
       throw wrap(e, `INSERT INTO ${table}`);
     }
-  }
-
-  async insertSelect(o: InsertSelectOptions): Promise<void> {
-    await this.withInput(o, (input) => this.exec(`INSERT INTO ${o.target} ${o.select.replaceAll('$input', input)}`, o.params));
   }
 
   async withInput<T>(o: StagedInput, fn: (relation: string) => Promise<T>): Promise<T> {

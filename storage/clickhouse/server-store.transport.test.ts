@@ -180,18 +180,20 @@ describe.skipIf(!available)('ClickHouse server transport (Debian clickhouse-serv
     expect(err.message).toBe('ClickHouse query failed (code 115): Unknown setting param_a');
   });
 
-  it('fails insertSelect on 18.16 with a syntax error, since INSERT ... SELECT FROM input() ... FORMAT needs 19.15', async () => {
+  it('stages a payload for several statements with withInput and drops it afterwards', async () => {
     await store.exec('CREATE TABLE IF NOT EXISTS via_input (id UInt32, name String) ENGINE = MergeTree ORDER BY id');
-    const err = await caught(store.insertSelect({
-      target: 'via_input',
-      select: 'SELECT id, upper(name) FROM $input',
-      structure: 'id UInt32, name String',
-      format: 'TSV',
-      payload: Buffer.from('1\ta\n'),
-    }));
-    expect(err.code).toBe('STORE_QUERY_FAILED');
-    expect(err.clickhouseCode).toBe(62);
-    expect(await store.query('SELECT count() AS n FROM via_input')).toEqual([{ n: '0' }]);
+    let relation = '';
+    const counted = await store.withInput({ structure: 'id UInt32, name String', format: 'TSV', payload: Buffer.from('1\ta\n2\tb\n') }, async (rel) => {
+      relation = rel;
+      await store.exec(`INSERT INTO via_input SELECT id, upper(name) FROM ${rel}`);
+      return store.query<{ n: string }>(`SELECT count() AS n FROM ${rel}`);
+    });
+    expect(counted).toEqual([{ n: '2' }]);
+    expect(await store.query('SELECT id, name FROM via_input ORDER BY id')).toEqual([
+      { id: 1, name: 'A' },
+      { id: 2, name: 'B' },
+    ]);
+    expect(await store.query('SELECT count() AS n FROM system.tables WHERE name = {t:String}'.replace('{t:String}', `'${relation}'`))).toEqual([{ n: '0' }]);
   });
 
   it('reports unparsable TSV in insertRaw as STORE_QUERY_FAILED with ClickHouse code 27', async () => {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ClickHouseError, ClickHouseLogLevel, createClient, drainStream, type ClickHouseClient } from '@clickhouse/client';
 import { MIN_CLICKHOUSE_VERSION, compareVersions } from '../store.ts';
-import type { InsertSelectOptions, StagedInput, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
+import type { StagedInput, QueryParams, RawInsertFormat, Store, StoreInfo, TextFormat } from '../store.ts';
 import { StoreError, firstLine } from '../store-error.ts';
 
 export interface ServerStoreOptions {
@@ -130,20 +130,6 @@ class ServerStore implements Store {
       const res = await this.client.exec({
         query: `INSERT INTO ${table}${cols} FORMAT ${format}`,
         values: Readable.from([payload], { objectMode: false }),
-      });
-      await drainStream(res.stream);
-    });
-  }
-
-  async insertSelect(o: InsertSelectOptions): Promise<void> {
-    if (o.payload.length === 0) return;
-    // input() (ClickHouse 19.15+) reads the request body, so the payload is parsed by the server once.
-    const input = `input(${quoteString(o.structure)})`;
-    await run(this.target, async () => {
-      const res = await this.client.exec({
-        query: `INSERT INTO ${o.target} ${stripTrailingSemicolons(o.select).replaceAll('$input', input)} FORMAT ${o.format}`,
-        values: Readable.from([o.payload], { objectMode: false }),
-        ...bind(o.params),
       });
       await drainStream(res.stream);
     });
