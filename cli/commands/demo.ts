@@ -16,14 +16,16 @@ import { DEMO_QUERIES } from '../../demo/queries.ts';
 export function demoCommand(globals: () => GlobalOptions): Command {
   return new Command('demo')
     .description('generate realistic multi-tenant CloudTrail KMS traffic with injected incidents, ingest it and show what is there')
-    .option('--days <n>', 'days of traffic, ending now', '14')
+    .option('--days <n>', 'days of traffic, the full UTC days before today', '14')
     .option('--seed <n>', 'random seed (the same seed gives the same traffic)', '7')
     .option('--keep-input <dir>', 'write the generated log files here and keep them')
     .action(async (opts: { days: string; seed: string; keepInput?: string }) => {
       const days = Number(opts.days);
       if (!Number.isInteger(days) || days < 1 || days > 400) throw new KeywatchError('USAGE', `--days must be a whole number from 1 to 400, not "${opts.days}"`);
-      const now = systemClock.now();
-      const start = new Date(Math.floor(now.getTime() / 3_600_000) * 3_600_000 - days * 86_400_000);
+      // The N full UTC days before today: the same traffic all day long, so a second run the same
+      // day finds every event already stored.
+      const today = Math.floor(systemClock.now().getTime() / 86_400_000) * 86_400_000;
+      const start = new Date(today - days * 86_400_000);
       const gen = { start, days, seed: Number(opts.seed), incidents: true };
       const dir = opts.keepInput ?? mkdtempSync(join(tmpdir(), 'keywatch-demo-'));
       try {
