@@ -1,9 +1,9 @@
 import type { Clock } from '../core/clock.ts';
-import { KeywatchError } from '../core/errors.ts';
+import { KeywatchError, isKeywatchError } from '../core/errors.ts';
 import type { Store } from '../storage/store.ts';
 import { chainHead } from '../storage/ledger.ts';
 import type { Collector } from './collector.ts';
-import { collectorForFormat, sniffCollector } from './collectors.ts';
+import { COLLECTORS, collectorForFormat, sniffCollector } from './collectors.ts';
 import { frameRecords, type Framed } from './framing.ts';
 import { DEFAULT_RETRY, writeBatchWithRetry, type BatchResult, type EarlyQuarantine, type RetryPolicy, type SinkContext } from './sink.ts';
 import { RecordBatch } from './record-batch.ts';
@@ -23,6 +23,8 @@ export interface IngestSummary {
   seconds: number;
   eventsPerSecond: number;
   chainHead: string;
+  /** Inputs that could not be read to the end (corrupt gzip, read error): what was read is kept. */
+  unreadable: { origin: string; message: string }[];
 }
 
 export interface IngestOptions {
@@ -84,7 +86,7 @@ async function chooseCollector(input: Input, format: string): Promise<{ collecto
  */
 export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Promise<IngestSummary> {
   const t0 = performance.now();
-  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '' };
+  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '', unreadable: [] };
   const sinkHead = { current: await chainHead(opts.store) };
   const initialBytes = Math.min(opts.batchBytes + (1 << 20), 64 << 20);
   let batch = new RecordBatch(initialBytes);
@@ -134,41 +136,55 @@ export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Prom
   // Inputs are opened one at a time as the iterable yields them.
   for (const input of inputs) {
     summary.inputs++;
-    const { collector, chunks } = await chooseCollector(input, opts.format);
-    if (batchCollector !== undefined && (collector !== batchCollector || input.transport !== batchTransport)) await flush();
-    batchCollector = collector;
-    batchTransport = input.transport;
-    let seenHere = false;
-    const progress = () =>
-      opts.onProgress?.({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
-    let lastReport = 0;
-    for await (const framed of frameRecords(chunks, { maxRecordBytes: opts.maxRecordBytes })) {
-      for (const f of framed) {
-        summary.read++;
-        if (!seenHere) {
-          seenHere = true;
-          origins.push(input.origin);
+    let lastHere = '';
+    try {
+      const { collector, chunks } = await chooseCollector(input, opts.format);
+      if (batchCollector !== undefined && (collector !== batchCollector || input.transport !== batchTransport)) await flush();
+      batchCollector = collector;
+      batchTransport = input.transport;
+      let seenHere = false;
+      const progress = () =>
+        opts.onProgress?.({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
+      let lastReport = 0;
+      for await (const framed of frameRecords(chunks, { maxRecordBytes: opts.maxRecordBytes })) {
+        for (const f of framed) {
+          summary.read++;
+          if (!seenHere) {
+            seenHere = true;
+            origins.push(input.origin);
+          }
+          if (first === '') first = f.position;
+          last = f.position;
+          lastHere = f.position;
+          if (f.kind === 'record') {
+            batch.add(f.record, input.origin, f.position);
+          } else if (f.kind === 'oversized') {
+            early.push({ origin: input.origin, position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
+          } else {
+            early.push({ origin: input.origin, position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
+          }
+          if (batch.byteLength >= opts.batchBytes) {
+            await flush();
+            if (seenHere) origins.push(input.origin);
+          }
         }
-        if (first === '') first = f.position;
-        last = f.position;
-        if (f.kind === 'record') {
-          batch.add(f.record, input.origin, f.position);
-        } else if (f.kind === 'oversized') {
-          early.push({ origin: input.origin, position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
-        } else {
-          early.push({ origin: input.origin, position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
-        }
-        if (batch.byteLength >= opts.batchBytes) {
-          await flush();
-          if (seenHere) origins.push(input.origin);
+        if (summary.read - lastReport >= 5000) {
+          lastReport = summary.read;
+          progress();
         }
       }
-      if (summary.read - lastReport >= 5000) {
-        lastReport = summary.read;
-        progress();
-      }
+      progress();
+    } catch (e) {
+      if (!(isKeywatchError(e) && e.code === 'INPUT_UNREADABLE')) throw e;
+      // What was read before the failure stays in the batch; the input itself is quarantined so
+      // that the store records the gap.
+      batchCollector ??= opts.format === 'auto' ? (COLLECTORS[0] as Collector) : collectorForFormat(opts.format);
+      batchTransport ||= input.transport;
+      if (!origins.includes(input.origin)) origins.push(input.origin);
+      if (first === '') first = lastHere || 'start';
+      early.push({ origin: input.origin, position: lastHere ? `after ${lastHere}` : 'start', reason: 'input_unreadable', message: e.message, record: '' });
+      summary.unreadable.push({ origin: input.origin, message: e.message });
     }
-    progress();
   }
   await flush();
   if (pending) await pending;

@@ -117,4 +117,26 @@ describe('keywatch CLI', () => {
     const origins = JSON.parse(kw('sql', '--format', 'json', "SELECT origin, transport, count() AS n FROM raw_events WHERE origin = 'stdin' GROUP BY origin, transport").out);
     expect(origins).toEqual([{ origin: 'stdin', transport: 'stdin', n: '50' }]);
   });
+
+  it('keeps what it could read of a truncated gzip input, quarantines the gap, goes on, and exits 3', () => {
+    const more = [...generateCloudTrail({ start: new Date('2026-05-20T00:00:00Z'), days: 1, seed: 21 })].slice(0, 400);
+    const gz = gzipSync(more.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const cut = join(dir.path, 'cut.json.gz');
+    writeFileSync(cut, gz.subarray(0, Math.floor(gz.length * 0.6)));
+    const whole = join(dir.path, 'whole.ndjson');
+    const others = [...generateCloudTrail({ start: new Date('2026-05-21T00:00:00Z'), days: 1, seed: 22 })].slice(0, 30);
+    writeFileSync(whole, others.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const r = kw('ingest', '--json', cut, whole);
+    expect(r.code).toBe(3);
+    expect(r.err).toMatch(/cut\.json\.gz: gzip data is corrupt or truncated .*; the records before the failure were ingested/);
+    const s = JSON.parse(r.out);
+    expect(s.read).toBeGreaterThan(100);
+    expect(s.read).toBeLessThan(400 + 30);
+    expect(s.quarantined).toEqual({ input_unreadable: 1 });
+    expect(s.unreadable).toEqual([{ origin: cut, message: expect.stringContaining('gzip data is corrupt or truncated') }]);
+    const q = JSON.parse(kw('sql', '--format', 'json', "SELECT origin, position FROM quarantine WHERE reason = 'input_unreadable'").out);
+    expect(q).toEqual([{ origin: cut, position: expect.stringMatching(/^after line:\d+$/) }]);
+    const fromWhole = JSON.parse(kw('sql', '--format', 'json', `SELECT count() AS n FROM raw_events WHERE origin = '${whole}'`).out);
+    expect(fromWhole).toEqual([{ n: '30' }]);
+  });
 });

@@ -73,6 +73,11 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
         }
       });
       process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatSummary(summary) + '\n');
+      for (const u of summary.unreadable) process.stderr.write(`keywatch: ${u.message}; the records before the failure were ingested\n`);
+      if (summary.unreadable.length > 0) {
+        process.exitCode = EXIT.INPUT;
+        return;
+      }
       const quarantined = Object.values(summary.quarantined).reduce((a, n) => a + n, 0);
       if (opts.strict && quarantined > 0) process.exitCode = EXIT.QUARANTINED;
     });
