@@ -48,12 +48,16 @@ CREATE TABLE IF NOT EXISTS keywatch.key_events_local ON CLUSTER 'prod'
     raw_id           String,
     INDEX idx_event_id event_id TYPE bloom_filter(0.01) GRANULARITY 4,
     INDEX idx_principal principal TYPE bloom_filter(0.01) GRANULARITY 4,
-    INDEX idx_event_time event_time TYPE minmax GRANULARITY 1
+    INDEX idx_event_time event_time TYPE minmax GRANULARITY 1,
+    -- Ingest dedup looks up the event ids of a time span; sorted by time, that reads only the span,
+    -- however large the table grows (the main order puts each key's whole history together).
+    PROJECTION ids_by_time (SELECT event_time, event_id ORDER BY event_time)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/key_events_local', '{replica}', ingest_time)
 PARTITION BY toYYYYMM(event_time)
 ORDER BY (tenant, key_id, event_time, event_id)
-SETTINGS merge_max_block_size = 2048, max_parts_to_merge_at_once = 16;
+SETTINGS merge_max_block_size = 2048, max_parts_to_merge_at_once = 16,
+    deduplicate_merge_projection_mode = 'rebuild', lightweight_mutation_projection_mode = 'rebuild';
 
 CREATE TABLE IF NOT EXISTS keywatch.key_events ON CLUSTER 'prod'
 AS keywatch.key_events_local

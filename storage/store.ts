@@ -54,8 +54,8 @@ export interface Store {
   close(): Promise<void>;
 }
 
-/** Minimum ClickHouse version whose SQL the schema uses (DateTime64, Map, LowCardinality, TTL, window functions, JSON type functions). */
-export const MIN_CLICKHOUSE_VERSION = '23.8';
+/** Minimum ClickHouse version the schema needs: DateTime64, Map, LowCardinality, TTL, and projections on ReplacingMergeTree with deduplicate_merge_projection_mode / lightweight_mutation_projection_mode (24.8 LTS). */
+export const MIN_CLICKHOUSE_VERSION = '24.8';
 
 export function compareVersions(a: string, b: string): number {
   const pa = a.split('.').map((x) => Number.parseInt(x, 10) || 0);

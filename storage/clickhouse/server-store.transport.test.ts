@@ -151,11 +151,11 @@ describe.skipIf(!available)('ClickHouse server transport (Debian clickhouse-serv
     }
   });
 
-  it('refuses an 18.16 server with STORE_UNSUPPORTED_VERSION naming its version and the minimum 23.8', async () => {
+  it('refuses an 18.16 server with STORE_UNSUPPORTED_VERSION naming its version and the minimum 24.8', async () => {
     const err = await caught(openServerStore({ url: server.url, password: server.password }));
     expect(err.code).toBe('STORE_UNSUPPORTED_VERSION');
     expect(err.message).toBe(
-      `ClickHouse server at ${server.url} is version ${server.version}; keywatch needs ClickHouse 23.8 or newer (DateTime64, Map, LowCardinality, TTL)`,
+      `ClickHouse server at ${server.url} is version ${server.version}; keywatch needs ClickHouse 24.8 or newer (DateTime64, Map, LowCardinality, TTL, projections)`,
     );
     expect(err.message).toContain('18.16');
   });

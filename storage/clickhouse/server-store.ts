@@ -73,7 +73,7 @@ export async function openServerStore(opts: ServerStoreOptions): Promise<Store> 
       if (compareVersions(serverVersion, MIN_CLICKHOUSE_VERSION) < 0) {
         throw new StoreError(
           'STORE_UNSUPPORTED_VERSION',
-          `ClickHouse server at ${target.location} is version ${serverVersion}; keywatch needs ClickHouse ${MIN_CLICKHOUSE_VERSION} or newer (DateTime64, Map, LowCardinality, TTL)`,
+          `ClickHouse server at ${target.location} is version ${serverVersion}; keywatch needs ClickHouse ${MIN_CLICKHOUSE_VERSION} or newer (DateTime64, Map, LowCardinality, TTL, projections)`,
         );
       }
       await run(target, () => bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(database)}` }));
