@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
+import { KEY_EVENT_COLUMNS as KEY_EVENT_FIELDS } from '../core/key-event.ts';
 import type { Store } from '../storage/store.ts';
 import { CONTENT_HASH_SQL, batchHash, type LedgerRow } from '../storage/ledger.ts';
 import { isRetryable } from '../storage/store-error.ts';
@@ -56,8 +57,7 @@ export interface SinkContext {
 }
 
 
-const KEY_EVENT_COLUMNS =
-  'event_id, event_time, ingest_time, source, tenant, account, region, key_id, key_version, operation, operation_class, vendor_operation, principal, principal_type, source_ip, user_agent, outcome, error_code, latency_ms, request_id, attributes, raw_id';
+const KEY_EVENT_COLUMNS = KEY_EVENT_FIELDS.join(', ');
 
 /**
  * Writes one batch: raw records, normalized events (deduplicated on event_id against the store and

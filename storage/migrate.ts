@@ -45,6 +45,18 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--')));
 }
 
+/** The DDL of every migration as text, for a single node or rewritten for `cluster`. */
+export function migrationDdl(cluster?: ClusterOptions, dir?: string): string {
+  const out: string[] = [];
+  for (const m of loadMigrations(dir)) {
+    out.push(`-- ${String(m.version).padStart(4, '0')}_${m.name}`);
+    for (const stmt of splitStatements(m.sql)) {
+      for (const s of cluster ? toClusterStatements(stmt, cluster) : [stmt]) out.push(`${s};\n`);
+    }
+  }
+  return out.join('\n');
+}
+
 export interface AppliedMigration {
   version: number;
   name: string;

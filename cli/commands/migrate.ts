@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { loadMigrations, splitStatements, migrate } from '../../storage/migrate.ts';
-import { toClusterStatements } from '../../storage/cluster-ddl.ts';
+import { migrate, migrationDdl } from '../../storage/migrate.ts';
 import { configFrom, type GlobalOptions } from '../context.ts';
 import { openStore } from '../../storage/open.ts';
 
@@ -12,15 +11,7 @@ export function migrateCommand(globals: () => GlobalOptions): Command {
     .action(async (opts: { print?: boolean; cluster?: string }) => {
       if (opts.print) {
         const database = configFrom(globals()).clickhouse.database;
-        const out: string[] = [];
-        for (const m of loadMigrations()) {
-          out.push(`-- ${String(m.version).padStart(4, '0')}_${m.name}`);
-          for (const stmt of splitStatements(m.sql)) {
-            const stmts = opts.cluster ? toClusterStatements(stmt, { cluster: opts.cluster, database }) : [stmt];
-            for (const s of stmts) out.push(`${s};\n`);
-          }
-        }
-        process.stdout.write(out.join('\n'));
+        process.stdout.write(migrationDdl(opts.cluster ? { cluster: opts.cluster, database } : undefined));
         return;
       }
       const config = configFrom(globals());
