@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The normalized operation vocabulary shared by every source. Each operation belongs to exactly one
  * class, except `other`, whose class the collector chooses from what the vendor call does.
  */
-export const OPERATION_CLASSES = ['crypto', 'lifecycle', 'policy', 'read', 'auth'] as const;
+export const OPERATION_CLASSES = ['crypto', 'lifecycle', 'policy', 'read', 'auth', 'admin'] as const;
 export const OperationClass = z.enum(OPERATION_CLASSES);
 export type OperationClass = z.infer<typeof OperationClass>;
 
@@ -28,12 +28,21 @@ export const OPERATION_CLASS_OF = {
   schedule_deletion: 'lifecycle',
   cancel_deletion: 'lifecycle',
   destroy_version: 'lifecycle',
+  update_key: 'lifecycle',
+  update_rotation_policy: 'lifecycle',
+  backup_key: 'lifecycle',
+  restore_key: 'lifecycle',
+  export_key: 'lifecycle',
   update_policy: 'policy',
   create_grant: 'policy',
   revoke_grant: 'policy',
   describe: 'read',
   list: 'read',
   login: 'auth',
+  logout: 'auth',
+  create_user: 'admin',
+  delete_user: 'admin',
+  update_user: 'admin',
   other: null,
 } as const satisfies Record<string, OperationClass | null>;
 

@@ -1,3 +1,6 @@
+import type { Store } from '../storage/store.ts';
+import type { Framed } from './framing.ts';
+
 /**
  * A collector turns one producer's records into KeyEvents. Collectors normalize inside
  * ClickHouse: `normalizeSql` is a SELECT over a staged relation `(seq UInt32, origin String,
@@ -13,10 +16,26 @@ export interface Collector {
   description: string;
   /** True when the first bytes of an input look like this collector's records. */
   sniff(head: string): boolean;
+  /**
+   * True when one framed record is this collector's. Auto-detection uses it to route the records
+   * of a stream that mixes producers; it must be cheap (a few byte searches), since it runs on
+   * every record of such a stream.
+   */
+  sniffRecord(record: Buffer): boolean;
+  /**
+   * Splits an input into records, for producers whose records are not JSON documents or lines
+   * (multi-line text). Without it the generic framing (`framing.ts`) is used.
+   */
+  frame?(chunks: AsyncIterable<Buffer>, opts: { maxRecordBytes: number; origin: string }): AsyncGenerator<Framed[]>;
   normalizeSql(stage: string): string;
   /**
    * A cheaper SELECT over the same relation that only classifies: seq, event_id, event_time,
    * _status, _reason, _message, with the same values normalizeSql gives.
    */
   classifySql(stage: string): string;
+  /**
+   * Runs once after an ingest run that stored events of this source, for checks that span
+   * batches (such as sequence gaps in an HSM's audit stream). Returns the number of new findings.
+   */
+  afterIngest?(store: Store, now: Date): Promise<number>;
 }

@@ -9,6 +9,16 @@ import { DEFAULT_RETRY, writeBatchWithRetry, type BatchResult, type EarlyQuarant
 import { RecordBatch } from './record-batch.ts';
 import type { Input } from './transports/file.ts';
 
+/** Per-source counts of one run. */
+export interface SourceCounts {
+  read: number;
+  normalized: number;
+  inserted: number;
+  duplicates: number;
+  quarantined: number;
+  dropped: number;
+}
+
 /** What one ingest run did. Every record read is accounted for in exactly one of the buckets. */
 export interface IngestSummary {
   inputs: number;
@@ -18,6 +28,10 @@ export interface IngestSummary {
   duplicates: number;
   dropped: Record<string, number>;
   quarantined: Record<string, number>;
+  /** The same counts per source (collector), for runs over mixed inputs. */
+  bySource: Record<string, SourceCounts>;
+  /** New audit-integrity findings (e.g. HSM sequence gaps) recorded by this run. */
+  findings: number;
   batches: number;
   bytes: number;
   seconds: number;
@@ -34,6 +48,11 @@ export interface IngestOptions {
   format: string;
   tenants: Record<string, string>;
   defaultTenant: string;
+  /**
+   * When set, every event of this run belongs to this tenant whatever the record says (an HTTP
+   * token or a Kafka topic fixes the tenant of what it delivers).
+   */
+  tenant?: string;
   batchBytes: number;
   maxRecordBytes: number;
   /** Called as bytes are read, for a progress bar. */
@@ -46,6 +65,7 @@ export interface IngestOptions {
 const add = (into: Record<string, number>, from: Record<string, number>) => {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
 };
+const sum = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
 
 /** Peeks at an input's first bytes to choose a collector, without consuming them. */
 async function chooseCollector(input: Input, format: string): Promise<{ collector: Collector; chunks: AsyncIterable<Buffer> }> {
@@ -73,52 +93,89 @@ async function chooseCollector(input: Input, format: string): Promise<{ collecto
     }
   })();
   if (size === 0) return { collector: collectorForFormat('aws-cloudtrail'), chunks };
-  const collector = sniffCollector(Buffer.concat(head).subarray(0, 64 * 1024).toString('utf8'));
+  const collector = sniffCollector(Buffer.concat(head).subarray(0, 64 * 1024).toString("utf8"));
   if (!collector) {
-    throw new KeywatchError('FORMAT_UNKNOWN', `cannot tell what produced ${input.origin}: no known log format in its first 64 KiB; pass --format (one of: aws-cloudtrail)`);
+    const known = COLLECTORS.flatMap((c) => c.formats.slice(0, 1)).join(', ');
+    throw new KeywatchError('FORMAT_UNKNOWN', `cannot tell what produced ${input.origin}: no known log format in its first 64 KiB; pass --format (one of: ${known})`);
   }
   return { collector, chunks };
 }
 
+/** One batch being filled for one collector. */
+interface Pending {
+  collector: Collector;
+  transport: string;
+  batch: RecordBatch;
+  early: EarlyQuarantine[];
+  origins: string[];
+  first: string;
+  last: string;
+  startedAt: Date;
+}
+
+// One ingest run at a time per store: each run extends the ledger's hash chain from its head, so
+// two interleaved runs (an HTTP push and a Kafka batch in one process) would fork the chain.
+const runLocks = new WeakMap<Store, Promise<unknown>>();
+
 /**
  * Streams every input through framing, batching and the sink. Memory stays bounded by the batch
- * size: at most one batch is being filled while the previous one is written.
+ * size: each collector fills at most one batch while the previous batch is written.
+ *
+ * With `format: 'auto'`, each input's collector is chosen from its first bytes, and in a stream
+ * that mixes producers each record goes to the collector that recognises it (records nobody
+ * recognises go to the input's own collector, which quarantines them with its reason).
  */
 export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Promise<IngestSummary> {
+  const prev = runLocks.get(opts.store) ?? Promise.resolve();
+  const run = prev.catch(() => undefined).then(() => ingestNow(inputs, opts));
+  runLocks.set(opts.store, run);
+  try {
+    return await run;
+  } finally {
+    if (runLocks.get(opts.store) === run) runLocks.delete(opts.store);
+  }
+}
+
+async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<IngestSummary> {
   const t0 = performance.now();
-  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '', unreadable: [] };
+  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, bySource: {}, findings: 0, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '', unreadable: [] };
   const sinkHead = { current: await chainHead(opts.store) };
   const initialBytes = Math.min(opts.batchBytes + (1 << 20), 64 << 20);
-  let batch = new RecordBatch(initialBytes);
-  let spare = new RecordBatch(initialBytes);
-  let early: EarlyQuarantine[] = [];
-  let origins: string[] = [];
-  let first = '';
-  let last = '';
-  let startedAt = opts.clock.now();
-  let pending: Promise<void> | undefined;
-  let batchCollector: Collector | undefined;
-  let batchTransport = '';
+  const pool: RecordBatch[] = [];
+  const open = new Map<Collector, Pending>();
+  const used = new Set<Collector>();
+  let pendingWrite: Promise<void> | undefined;
+  const counts = (c: Collector): SourceCounts => (summary.bySource[c.source] ??= { read: 0, normalized: 0, inserted: 0, duplicates: 0, quarantined: 0, dropped: 0 });
+
+  const openPending = async (collector: Collector, transport: string): Promise<Pending> => {
+    const existing = open.get(collector);
+    if (existing) {
+      if (existing.transport === transport) return existing;
+      await flush(existing);
+    }
+    const p: Pending = { collector, transport, batch: pool.pop() ?? new RecordBatch(initialBytes), early: [], origins: [], first: '', last: '', startedAt: opts.clock.now() };
+    open.set(collector, p);
+    used.add(collector);
+    return p;
+  };
 
   // A batch may span several inputs of the same collector and transport, so that many small files
   // (CloudTrail writes one per account, region and 5 minutes) do not each pay a batch's fixed cost.
-  const flush = async () => {
-    if (batch.count === 0 && early.length === 0) return;
-    if (pending) await pending;
-    const collector = batchCollector as Collector;
-    const full = batch;
-    const origin = origins.length === 1 ? (origins[0] as string) : `${origins.length} inputs: ${origins[0]} .. ${origins[origins.length - 1]}`;
-    const input = { transport: batchTransport, origin, firstPosition: first, lastPosition: last, payload: full.payload(), records: full.count, early, startedAt };
-    summary.bytes += full.recordBytes;
-    batch = spare;
-    spare = full;
-    early = [];
-    origins = [];
-    first = '';
-    startedAt = opts.clock.now();
-    const ctx: SinkContext = { store: opts.store, collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, head: sinkHead.current };
-    // The next batch fills while this one is written; `spare` is reused only after it is done.
-    pending = writeBatchWithRetry(ctx, input, opts.retry ?? DEFAULT_RETRY).then((r) => {
+  // Writes are chained: the next batch fills while this one is written.
+  const flush = async (p: Pending): Promise<void> => {
+    if (open.get(p.collector) === p) open.delete(p.collector);
+    if (p.batch.count === 0 && p.early.length === 0) {
+      pool.push(p.batch);
+      return;
+    }
+    const origin = p.origins.length === 1 ? (p.origins[0] as string) : `${p.origins.length} inputs: ${p.origins[0]} .. ${p.origins[p.origins.length - 1]}`;
+    summary.bytes += p.batch.recordBytes;
+    // At most one write in flight: a failure of the previous one surfaces here.
+    if (pendingWrite) await pendingWrite;
+    const write = (async () => {
+      const input = { transport: p.transport, origin, firstPosition: p.first, lastPosition: p.last, payload: p.batch.payload(), records: p.batch.count, early: p.early, startedAt: p.startedAt };
+      const ctx: SinkContext = { store: opts.store, collector: p.collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, forceTenant: opts.tenant ?? '', head: sinkHead.current };
+      const r = await writeBatchWithRetry(ctx, input, opts.retry ?? DEFAULT_RETRY);
       sinkHead.current = ctx.head;
       summary.batches++;
       summary.normalized += r.normalized;
@@ -126,47 +183,66 @@ export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Prom
       summary.duplicates += r.duplicates;
       add(summary.dropped, r.dropped);
       add(summary.quarantined, r.quarantined);
+      const c = counts(p.collector);
+      c.normalized += r.normalized;
+      c.inserted += r.inserted;
+      c.duplicates += r.duplicates;
+      c.dropped += sum(r.dropped);
+      c.quarantined += sum(r.quarantined);
       opts.onBatch?.(r);
-      spare.reset();
-    });
-    // Awaited at the next flush; this keeps a failure from counting as unhandled meanwhile.
-    pending.catch(() => undefined);
+      p.batch.reset();
+      pool.push(p.batch);
+    })();
+    pendingWrite = write;
+    // Awaited at the next flush or the end; this keeps a failure from counting as unhandled meanwhile.
+    write.catch(() => undefined);
+  };
+
+  const place = (p: Pending, origin: string, position: string) => {
+    if (p.origins[p.origins.length - 1] !== origin) p.origins.push(origin);
+    if (p.first === '') p.first = position;
+    p.last = position;
   };
 
   // Inputs are opened one at a time as the iterable yields them.
   for (const input of inputs) {
     summary.inputs++;
     let lastHere = '';
+    let primary: Collector | undefined;
     try {
-      const { collector, chunks } = await chooseCollector(input, opts.format);
-      if (batchCollector !== undefined && (collector !== batchCollector || input.transport !== batchTransport)) await flush();
-      batchCollector = collector;
-      batchTransport = input.transport;
-      let seenHere = false;
+      const chosen = input.framed
+        ? { collector: collectorForFormat(opts.format === 'auto' ? (input.format ?? 'keywatch-json') : opts.format), chunks: undefined }
+        : await chooseCollector(input, opts.format);
+      primary = chosen.collector;
+      const routing = opts.format === 'auto' && !primary.frame;
       const progress = () =>
         opts.onProgress?.({ origin: input.origin, bytesRead: input.bytesRead(), ...(input.sizeBytes === undefined ? {} : { sizeBytes: input.sizeBytes }), records: summary.read });
       let lastReport = 0;
-      for await (const framed of frameRecords(chunks, { maxRecordBytes: opts.maxRecordBytes })) {
+      const framedStream =
+        input.framed ??
+        (primary.frame
+          ? primary.frame(chosen.chunks as AsyncIterable<Buffer>, { maxRecordBytes: opts.maxRecordBytes, origin: input.origin })
+          : frameRecords(chosen.chunks as AsyncIterable<Buffer>, { maxRecordBytes: opts.maxRecordBytes }));
+      for await (const framed of framedStream) {
         for (const f of framed) {
           summary.read++;
-          if (!seenHere) {
-            seenHere = true;
-            origins.push(input.origin);
-          }
-          if (first === '') first = f.position;
-          last = f.position;
           lastHere = f.position;
+          let collector = primary;
+          if (routing && f.kind === 'record' && !primary.sniffRecord(f.record)) {
+            collector = COLLECTORS.find((c) => c !== primary && !c.frame && c.sniffRecord(f.record)) ?? primary;
+          }
+          counts(collector).read++;
+          let p = open.get(collector);
+          if (!p || p.transport !== input.transport) p = await openPending(collector, input.transport);
+          place(p, input.origin, f.position);
           if (f.kind === 'record') {
-            batch.add(f.record, input.origin, f.position);
+            p.batch.add(f.record, input.origin, f.position);
           } else if (f.kind === 'oversized') {
-            early.push({ origin: input.origin, position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
+            p.early.push({ origin: input.origin, position: f.position, reason: 'record_too_large', message: `record is ${f.size} bytes, over the ${opts.maxRecordBytes}-byte limit (ingest.maxRecordBytes); its first ${f.prefix.length} bytes are kept here`, record: f.prefix.toString('utf8') });
           } else {
-            early.push({ origin: input.origin, position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
+            p.early.push({ origin: input.origin, position: f.position, reason: 'truncated_record', message: 'the input ended inside this record', record: f.record.toString('utf8') });
           }
-          if (batch.byteLength >= opts.batchBytes) {
-            await flush();
-            if (seenHere) origins.push(input.origin);
-          }
+          if (p.batch.byteLength >= opts.batchBytes) await flush(p);
         }
         if (summary.read - lastReport >= 5000) {
           lastReport = summary.read;
@@ -178,16 +254,18 @@ export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Prom
       if (!(isKeywatchError(e) && e.code === 'INPUT_UNREADABLE')) throw e;
       // What was read before the failure stays in the batch; the input itself is quarantined so
       // that the store records the gap.
-      batchCollector ??= opts.format === 'auto' ? (COLLECTORS[0] as Collector) : collectorForFormat(opts.format);
-      batchTransport ||= input.transport;
-      if (!origins.includes(input.origin)) origins.push(input.origin);
-      if (first === '') first = lastHere || 'start';
-      early.push({ origin: input.origin, position: lastHere ? `after ${lastHere}` : 'start', reason: 'input_unreadable', message: e.message, record: '' });
+      primary ??= opts.format === 'auto' ? (COLLECTORS[0] as Collector) : collectorForFormat(opts.format);
+      const p = await openPending(primary, input.transport);
+      place(p, input.origin, lastHere || 'start');
+      p.early.push({ origin: input.origin, position: lastHere ? `after ${lastHere}` : 'start', reason: 'input_unreadable', message: e.message, record: '' });
       summary.unreadable.push({ origin: input.origin, message: e.message });
     }
   }
-  await flush();
-  if (pending) await pending;
+  for (const p of [...open.values()]) await flush(p);
+  if (pendingWrite) await pendingWrite;
+  for (const c of used) {
+    if (c.afterIngest && (summary.bySource[c.source]?.inserted ?? 0) > 0) summary.findings += await c.afterIngest(opts.store, opts.clock.now());
+  }
   summary.seconds = (performance.now() - t0) / 1000;
   summary.eventsPerSecond = summary.seconds > 0 ? Math.round(summary.read / summary.seconds) : 0;
   summary.chainHead = sinkHead.current.hash;

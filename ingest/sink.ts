@@ -52,12 +52,16 @@ export interface SinkContext {
   clock: Clock;
   tenants: Record<string, string>;
   defaultTenant: string;
+  /** When not empty, the tenant of every event of the batch, whatever the record says. */
+  forceTenant?: string;
   /** The chain head before this batch; updated by `writeBatch`. */
   head: { seqno: number; hash: string };
 }
 
 
 const KEY_EVENT_COLUMNS = KEY_EVENT_FIELDS.join(', ');
+// A forced tenant (fixed by an HTTP token or a Kafka topic) overrides what the collector derived.
+const SELECT_COLUMNS = KEY_EVENT_FIELDS.map((c) => (c === 'tenant' ? `if({force_tenant:String} != '', {force_tenant:String}, tenant) AS tenant` : c)).join(', ');
 
 /**
  * Writes one batch: raw records, normalized events (deduplicated on event_id against the store and
@@ -77,6 +81,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
     ingest_time: chTime(ctx.clock.now()),
     tenants: ctx.tenants,
     default_tenant: ctx.defaultTenant,
+    force_tenant: ctx.forceTenant ?? '',
   };
 
   const quarantined: Record<string, number> = {};
@@ -130,7 +135,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
             // plans they cost 100-400 ms per batch and gain nothing here (bench/README.md).
             await store.exec(
               `INSERT INTO key_events (${KEY_EVENT_COLUMNS})
-               SELECT ${KEY_EVENT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`)})
+               SELECT ${SELECT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`)})
                SETTINGS query_plan_enable_optimizations = 0`,
               params,
             );

@@ -112,3 +112,50 @@ ORDER BY seqno;
 CREATE TABLE IF NOT EXISTS keywatch.ingest_batches ON CLUSTER 'prod'
 AS keywatch.ingest_batches_local
 ENGINE = Distributed('prod', 'keywatch', 'ingest_batches_local', 0);
+
+-- 0002_integrity_and_coverage
+CREATE TABLE IF NOT EXISTS keywatch.audit_integrity_local ON CLUSTER 'prod'
+(
+    detected_time  DateTime64(3, 'UTC'),
+    tenant         LowCardinality(String),
+    source         LowCardinality(String),
+    stream         String,
+    kind           LowCardinality(String),
+    epoch          String,
+    from_position  UInt64,
+    to_position    UInt64,
+    missing        UInt64,
+    before_time    DateTime64(3, 'UTC'),
+    after_time     DateTime64(3, 'UTC'),
+    before_event_id String,
+    after_event_id String,
+    detail         String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/audit_integrity_local', '{replica}', detected_time)
+ORDER BY (source, stream, kind, epoch, from_position, to_position);
+
+CREATE TABLE IF NOT EXISTS keywatch.audit_integrity ON CLUSTER 'prod'
+AS keywatch.audit_integrity_local
+ENGINE = Distributed('prod', 'keywatch', 'audit_integrity_local', cityHash64(stream));
+
+CREATE TABLE IF NOT EXISTS keywatch.coverage_gaps_local ON CLUSTER 'prod'
+(
+    evaluated_time  DateTime64(3, 'UTC'),
+    window_start    DateTime64(3, 'UTC'),
+    window_end      DateTime64(3, 'UTC'),
+    tenant          LowCardinality(String),
+    source          LowCardinality(String),
+    account         String,
+    key_id          String,
+    admin_events    UInt64,
+    last_admin_time DateTime64(3, 'UTC'),
+    data_events     UInt64,
+    reason          LowCardinality(String),
+    hint            String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/coverage_gaps_local', '{replica}', evaluated_time)
+ORDER BY (tenant, source, key_id);
+
+CREATE TABLE IF NOT EXISTS keywatch.coverage_gaps ON CLUSTER 'prod'
+AS keywatch.coverage_gaps_local
+ENGINE = Distributed('prod', 'keywatch', 'coverage_gaps_local', cityHash64(key_id));

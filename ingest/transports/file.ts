@@ -3,12 +3,20 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { KeywatchError } from '../../core/errors.ts';
+import type { Framed } from '../framing.ts';
 
 /** One input to ingest: where it came from and its bytes, gunzipped when they are gzip. */
 export interface Input {
-  transport: 'file' | 'stdin';
+  transport: 'file' | 'stdin' | 'http' | 'kafka';
   origin: string;
   chunks: AsyncIterable<Buffer>;
+  /**
+   * Records already framed by the transport (a Kafka message is one record); when present,
+   * `chunks` is not read and framing is skipped.
+   */
+  framed?: AsyncIterable<Framed[]>;
+  /** The format the transport knows its records to be in (a Kafka topic's format), used for `auto`. */
+  format?: string;
   /** Size on disk, when known, for the progress bar. */
   sizeBytes?: number;
   /** Compressed bytes read so far (for progress on gzip files). */
