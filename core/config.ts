@@ -45,6 +45,49 @@ export const Config = z
       })
       .strict()
       .default({ batchBytes: 16 * 1024 * 1024, maxRecordBytes: 4 * 1024 * 1024 }),
+    /** The HTTP push collector (`keywatch collect --listen`, and later `keywatch serve`). */
+    http: z
+      .object({
+        listen: z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT').default('127.0.0.1:8080'),
+        /**
+         * Bearer tokens, each fixing the tenant of what it sends. A token may also come from the
+         * environment: KEYWATCH_HTTP_TOKEN_<TENANT>=<token> (tenant upper-cased, - as _).
+         */
+        tokens: z.array(z.object({ tenant: z.string().min(1), token: z.string().min(16, 'at least 16 characters') }).strict()).default([]),
+        /** Largest accepted request body, after decompression. */
+        maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        /** Requests waiting for the store beyond this many are answered 429. */
+        maxQueuedRequests: z.number().int().positive().default(16),
+      })
+      .strict()
+      .default({ listen: '127.0.0.1:8080', tokens: [], maxBodyBytes: 64 * 1024 * 1024, maxQueuedRequests: 16 }),
+    /** Kafka consumers. */
+    kafka: z
+      .object({
+        brokers: z.array(z.string().regex(/^[A-Za-z0-9.\[\]:-]+:\d{1,5}$/, 'HOST:PORT')).default([]),
+        clientId: z.string().min(1).default('keywatch'),
+        groupId: z.string().min(1).default('keywatch'),
+        /** One entry per topic: its format (`auto` detects per record) and optionally the tenant it belongs to. */
+        topics: z.array(z.object({ topic: z.string().min(1), format: z.string().min(1).default('auto'), tenant: z.string().min(1).optional() }).strict()).default([]),
+        /** Poison records are quarantined, and also copied here when set. */
+        deadLetterTopic: z.string().min(1).optional(),
+        sessionTimeoutMs: z.number().int().positive().default(30_000),
+        heartbeatIntervalMs: z.number().int().positive().default(3_000),
+        /** A batch is stored and committed once it holds this many bytes or this much time has passed. */
+        maxBatchBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
+        ssl: z.boolean().default(false),
+        sasl: z
+          .object({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string().min(1), password: z.string().min(1) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ brokers: [], clientId: 'keywatch', groupId: 'keywatch', topics: [], sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, maxBatchBytes: 8 * 1024 * 1024, ssl: false }),
+    /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
+    coverage: z
+      .object({ windowDays: z.number().int().positive().default(7) })
+      .strict()
+      .default({ windowDays: 7 }),
   })
   .strict();
 export type Config = z.infer<typeof Config>;

@@ -2,8 +2,10 @@ import { KeywatchError } from '../core/errors.ts';
 import type { Collector } from './collector.ts';
 import { awsKmsCollector } from './aws-kms/collector.ts';
 
-/** Every collector, in the order auto-detection tries them. */
-export const COLLECTORS: readonly Collector[] = [awsKmsCollector];
+/** Every collector, in the order auto-detection tries them. One line each. */
+export const COLLECTORS: readonly Collector[] = [
+  awsKmsCollector,
+];
 
 export function collectorForFormat(format: string): Collector {
   const c = COLLECTORS.find((x) => x.formats.includes(format) || x.source === format);
