@@ -7,6 +7,7 @@ import { listInputs, openInput } from '../../ingest/transports/file.ts';
 import { EXIT } from '../exit-codes.ts';
 import { createLogger } from '../../core/logger.ts';
 import { DEFAULT_RETRY } from '../../ingest/sink.ts';
+import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 
 export function formatSummary(s: IngestSummary): string {
@@ -20,6 +21,10 @@ export function formatSummary(s: IngestSummary): string {
     `duplicates   ${s.duplicates} (already in the store or repeated in the input)`,
     `dropped      ${sum(s.dropped)}${reasons(s.dropped)}`,
     `quarantined  ${sum(s.quarantined)}${reasons(s.quarantined)}`,
+    ...(Object.keys(s.bySource).length > 1
+      ? ['by source', ...Object.entries(s.bySource).sort(([a], [b]) => a.localeCompare(b)).map(([src, c]) => `  ${src.padEnd(16)} read ${c.read}, inserted ${c.inserted}, duplicates ${c.duplicates}, dropped ${c.dropped}, quarantined ${c.quarantined}`)]
+      : []),
+    ...(s.findings > 0 ? [`findings     ${s.findings} new audit-log integrity finding(s) (keywatch status)`] : []),
     `batches      ${s.batches}, chain head ${s.chainHead.slice(0, 16)}`,
     `took         ${s.seconds.toFixed(2)} s, ${s.eventsPerSecond} events/s`,
   ].join('\n');
@@ -37,7 +42,7 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
     .action(async (paths: string[], opts: { format: string; json?: boolean; strict?: boolean; progress: boolean }) => {
       const files = listInputs(paths);
       const log = createLogger();
-      const summary = await withStore(globals(), async (store, config) => {
+      const { summary, coverageGaps } = await withStore(globals(), async (store, config) => {
         const showBar = opts.progress && process.stderr.isTTY === true;
         const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: '{origin} [{bar}] {percentage}% | {records} records', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         let current = '';
@@ -45,7 +50,7 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
           for (const f of files) yield openInput(f);
         })();
         try {
-          return await ingest(inputs, {
+          const result = await ingest(inputs, {
             store,
             clock: systemClock,
             format: opts.format,
@@ -68,11 +73,19 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
               bar.update(p.bytesRead, { records: p.records });
             },
           });
+          // Detectors and reports read the gaps from the table; refreshing after each run keeps it current.
+          const now = systemClock.now();
+          const gaps = await refreshCoverageGaps(store, coverageWindow(now, config.coverage.windowDays), now, config.clickhouse.cluster);
+          return { summary: result, coverageGaps: gaps.length };
         } finally {
           bar?.stop();
         }
       });
-      process.stdout.write(opts.json ? JSON.stringify(summary) + '\n' : formatSummary(summary) + '\n');
+      process.stdout.write(
+        opts.json
+          ? JSON.stringify({ ...summary, coverageGaps }) + '\n'
+          : formatSummary(summary) + (coverageGaps > 0 ? `\ncoverage     ${coverageGaps} key(s) with admin activity but no logged use (keywatch status)` : '') + '\n',
+      );
       for (const u of summary.unreadable) process.stderr.write(`keywatch: ${u.message}; the records before the failure were ingested\n`);
       if (summary.unreadable.length > 0) {
         process.exitCode = EXIT.INPUT;
