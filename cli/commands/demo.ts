@@ -1,21 +1,20 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
-import { incidentNotes } from '../../demo/cloudtrail-generator.ts';
-import { demoTenantMap } from '../../demo/estate.ts';
-import { writeDemoFiles } from '../../demo/write-demo-files.ts';
+import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
+import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
 import { ingest } from '../../ingest/pipeline.ts';
-import { openInput } from '../../ingest/transports/file.ts';
+import { listInputs, openInput } from '../../ingest/transports/file.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 import { formatSummary } from './ingest.ts';
 import { DEMO_QUERIES } from '../../demo/queries.ts';
 
 export function demoCommand(globals: () => GlobalOptions): Command {
   return new Command('demo')
-    .description('generate realistic multi-tenant CloudTrail KMS traffic with injected incidents, ingest it and show what is there')
+    .description('generate realistic multi-tenant traffic for every log source with injected incidents, ingest it and show what is there')
     .option('--days <n>', 'days of traffic, the full UTC days before today', '14')
     .option('--seed <n>', 'random seed (the same seed gives the same traffic)', '7')
     .option('--keep-input <dir>', 'write the generated log files here and keep them')
@@ -26,36 +25,46 @@ export function demoCommand(globals: () => GlobalOptions): Command {
       // day finds every event already stored.
       const today = Math.floor(systemClock.now().getTime() / 86_400_000) * 86_400_000;
       const start = new Date(today - days * 86_400_000);
-      const gen = { start, days, seed: Number(opts.seed), incidents: true };
+      const seed = Number(opts.seed);
       const dir = opts.keepInput ?? mkdtempSync(join(tmpdir(), 'keywatch-demo-'));
       try {
-        process.stdout.write(`Generating ${days} days of CloudTrail KMS traffic for 3 tenants, 4 accounts, 5 regions...\n`);
-        const { files, records } = await writeDemoFiles(dir, gen);
-        process.stdout.write(`  ${records} records in ${files.length} files (S3 gzip layout, plus the last day again as EventBridge NDJSON)\n\n`);
+        process.stdout.write(`Generating ${days} days of key-log traffic for 3 tenants from ${DEMO_SOURCES.length} sources...\n`);
+        const tenants: Record<string, string> = {};
+        for (const s of DEMO_SOURCES) {
+          const sub = join(dir, s.source);
+          mkdirSync(sub, { recursive: true });
+          const { files, records } = await s.write({ start, days, seed, dir: sub, incidents: true });
+          Object.assign(tenants, s.tenants);
+          process.stdout.write(`  ${s.source.padEnd(16)} ${String(records).padStart(8)} records in ${files.length} file(s)\n`);
+        }
+        process.stdout.write(`\nIngesting ${dir} with --format auto...\n`);
         await withStore(globals(), async (store, config) => {
           const summary = await ingest(
             (function* () {
-              for (const f of files) yield openInput(f);
+              for (const f of listInputs([dir])) yield openInput(f);
             })(),
             {
               store,
               clock: systemClock,
               format: 'auto',
-              tenants: { ...demoTenantMap(), ...config.tenants },
+              tenants: { ...tenants, ...config.tenants },
               defaultTenant: config.defaultTenant,
               batchBytes: config.ingest.batchBytes,
               maxRecordBytes: config.ingest.maxRecordBytes,
             },
           );
-          process.stdout.write('Ingest summary\n' + formatSummary(summary).replace(/^/gm, '  ') + '\n\n');
+          const now = systemClock.now();
+          const gaps = await refreshCoverageGaps(store, coverageWindow(now, config.coverage.windowDays), now, config.clickhouse.cluster);
+          process.stdout.write('Ingest summary\n' + formatSummary(summary).replace(/^/gm, '  ') + '\n');
+          process.stdout.write(`  coverage     ${gaps.length} key(s) with admin activity but no logged use in the last ${config.coverage.windowDays} days\n\n`);
           for (const q of DEMO_QUERIES) {
             process.stdout.write(`${q.title}\n  $ keywatch sql "${q.sql.replace(/\s+/g, ' ').trim()}"\n`);
             process.stdout.write((await store.queryText(q.sql, 'PrettyCompactMonoBlock')).replace(/^/gm, '  ') + '\n');
           }
           process.stdout.write('Injected incidents (detectors arrive in a later release; the rows above already show them):\n');
-          for (const i of incidentNotes(gen)) process.stdout.write(`  ${i.at}  ${i.id}: ${i.what}\n`);
+          for (const s of DEMO_SOURCES) for (const i of s.incidents({ start, days, seed })) process.stdout.write(`  ${i.at}  ${s.source}/${i.id}: ${i.what}\n`);
           const info = await store.info();
-          process.stdout.write(`\nThe events are in ${info.backend === 'embedded' ? `the embedded store at ${info.location}` : info.location}. Try:\n  keywatch status\n  keywatch sql "SELECT operation, count() FROM key_events GROUP BY operation ORDER BY 2 DESC"\n  keywatch verify-chain\n`);
+          process.stdout.write(`\nThe events are in ${info.backend === 'embedded' ? `the embedded store at ${info.location}` : info.location}. Try:\n  keywatch status\n  keywatch sql "SELECT source, operation, count() FROM key_events GROUP BY source, operation ORDER BY 3 DESC"\n  keywatch verify-chain\n`);
         });
       } finally {
         if (!opts.keepInput) rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,7 @@
+import type { DemoSource } from './demo-source.ts';
+import { awsKmsDemo } from './aws-kms.ts';
+
+/** Every source `keywatch demo` generates traffic for. One line each. */
+export const DEMO_SOURCES: readonly DemoSource[] = [
+  awsKmsDemo,
+];
