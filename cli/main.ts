@@ -8,6 +8,7 @@ import { statusCommand } from './commands/status.ts';
 import { verifyChainCommand } from './commands/verify-chain.ts';
 import { demoCommand } from './commands/demo.ts';
 import { migrateCommand } from './commands/migrate.ts';
+import { collectCommand } from './commands/collect.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
 export async function main(argv: string[]): Promise<number> {
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<number> {
   for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
+  program.addCommand(collectCommand(globals).exitOverride());
   try {
     process.exitCode = 0;
     await program.parseAsync(argv, { from: 'user' });

@@ -55,12 +55,12 @@ export const Config = z
          */
         tokens: z.array(z.object({ tenant: z.string().min(1), token: z.string().min(16, 'at least 16 characters') }).strict()).default([]),
         /** Largest accepted request body, after decompression. */
-        maxBodyBytes: z.number().int().min(1024).default(64 * 1024 * 1024),
+        maxBodyBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
         /** Requests waiting for the store beyond this many are answered 429. */
         maxQueuedRequests: z.number().int().positive().default(16),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8080', tokens: [], maxBodyBytes: 64 * 1024 * 1024, maxQueuedRequests: 16 }),
+      .default({ listen: '127.0.0.1:8080', tokens: [], maxBodyBytes: 16 * 1024 * 1024, maxQueuedRequests: 16 }),
     /** Kafka consumers. */
     kafka: z
       .object({
