@@ -5,6 +5,10 @@ set -euo pipefail
 PACKAGES=(
   clickhouse-server
   clickhouse-client
+  # The Kafka transport tests compile librdkafka's mock cluster (test/helpers/kafka-mock/).
+  librdkafka-dev
+  gcc
+  libc6-dev
 )
 
 missing=()

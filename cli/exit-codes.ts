@@ -20,6 +20,7 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.USAGE;
     case 'INPUT_NOT_FOUND':
     case 'INPUT_UNREADABLE':
+    case 'TRANSPORT_UNAVAILABLE':
       return EXIT.INPUT;
     case 'CHAIN_BROKEN':
       return EXIT.INTEGRITY;

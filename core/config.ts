@@ -73,7 +73,7 @@ export const Config = z
         deadLetterTopic: z.string().min(1).optional(),
         sessionTimeoutMs: z.number().int().positive().default(30_000),
         heartbeatIntervalMs: z.number().int().positive().default(3_000),
-        /** A batch is stored and committed once it holds this many bytes or this much time has passed. */
+        /** Most bytes fetched per partition at a time; each fetched batch is stored, then committed. */
         maxBatchBytes: z.number().int().min(1024).default(8 * 1024 * 1024),
         ssl: z.boolean().default(false),
         sasl: z
