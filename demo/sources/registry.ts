@@ -1,7 +1,9 @@
 import type { DemoSource } from './demo-source.ts';
 import { awsKmsDemo } from './aws-kms.ts';
+import { gcpKmsDemo } from './gcp-kms.ts';
 
 /** Every source `keywatch demo` generates traffic for. One line each. */
 export const DEMO_SOURCES: readonly DemoSource[] = [
   awsKmsDemo,
+  gcpKmsDemo,
 ];
