@@ -1,7 +1,8 @@
 /**
  * Splits a byte stream into records without holding the whole input in memory. Three layouts are
  * recognised from the first bytes:
- *  - `{"Records": [ ... ]}`: CloudTrail files as S3 delivers them; each element is a record;
+ *  - `{"Records": [ ... ]}`: CloudTrail files as S3 delivers them, or `{"records": [ ... ]}`: Azure
+ *    diagnostic logs as storage accounts and Event Hubs carry them; each element is a record;
  *  - `[ ... ]`: a JSON array of records (console or query-tool exports);
  *  - anything else: one record per line (NDJSON, EventBridge or CloudWatch Logs exports).
  * A record longer than `maxRecordBytes` is not buffered: it is reported as oversized with its
@@ -40,16 +41,17 @@ async function peek(it: AsyncIterator<Buffer>, needBytes: number): Promise<{ hea
 
 /**
  * Detects the layout from the start of the input. Returns the layout and, for records-array, the
- * offset just past the opening `[` of the Records array.
+ * offset just past the opening `[` of the array and its key as written (`Records` or `records`),
+ * which names the positions (`records[3]`).
  */
-export function detectFraming(head: Buffer): { framing: Framing; bodyStart: number } {
+export function detectFraming(head: Buffer): { framing: Framing; bodyStart: number; arrayKey?: string } {
   let i = 0;
   if (head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) i = 3; // UTF-8 BOM
   while (i < head.length && isWs(head[i] as number)) i++;
   if (head[i] === 0x5b /* [ */) return { framing: 'json-array', bodyStart: i + 1 };
   if (head[i] === 0x7b /* { */) {
-    const m = /^\{\s*"Records"\s*:\s*\[/.exec(head.subarray(i, i + 256).toString('latin1'));
-    if (m) return { framing: 'records-array', bodyStart: i + m[0].length };
+    const m = /^\{\s*"([Rr]ecords)"\s*:\s*\[/.exec(head.subarray(i, i + 256).toString('latin1'));
+    if (m) return { framing: 'records-array', bodyStart: i + m[0].length, arrayKey: m[1] as string };
   }
   return { framing: 'lines', bodyStart: i };
 }
@@ -71,7 +73,7 @@ export async function* frameRecords(input: AsyncIterable<Buffer>, opts: FramingO
     }
   }
   if (framing === 'lines') yield* frameLines(rest(), max);
-  else yield* frameArray(rest(), framing === opts.framing ? detectFraming(head).bodyStart : detected.bodyStart, framing, max);
+  else yield* frameArray(rest(), framing === opts.framing ? detectFraming(head).bodyStart : detected.bodyStart, framing, max, detected.arrayKey ?? 'Records');
 }
 
 async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGenerator<Framed[]> {
@@ -133,7 +135,7 @@ async function* frameLines(chunks: AsyncIterable<Buffer>, max: number): AsyncGen
   }
 }
 
-async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, framing: Framing, max: number): AsyncGenerator<Framed[]> {
+async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, framing: Framing, max: number, arrayKey: string): AsyncGenerator<Framed[]> {
   let depth = 0; // container depth relative to the array's elements
   let inString = false;
   let escaped = false;
@@ -144,7 +146,7 @@ async function* frameArray(chunks: AsyncIterable<Buffer>, bodyStart: number, fra
   let partsLen = 0;
   let size = 0;
   let oversized = false;
-  const label = (i: number) => (framing === 'records-array' ? `Records[${i}]` : `[${i}]`);
+  const label = (i: number) => (framing === 'records-array' ? `${arrayKey}[${i}]` : `[${i}]`);
   let first = true;
 
   const finish = (): Framed => {

@@ -60,6 +60,10 @@ export interface SinkContext {
 
 
 const KEY_EVENT_COLUMNS = KEY_EVENT_FIELDS.join(', ');
+// Query-plan optimizations and the analyzer's AND-chain pass are off for the collectors' SELECTs:
+// on their deep expression trees they cost 100-500 ms of planning per batch and gain nothing
+// (bench/README.md).
+const COLLECTOR_SETTINGS = 'query_plan_enable_optimizations = 0, optimize_and_compare_chain = 0';
 // A forced tenant (fixed by an HTTP token or a Kafka topic) overrides what the collector derived.
 const SELECT_COLUMNS = KEY_EVENT_FIELDS.map((c) => (c === 'tenant' ? `if({force_tenant:String} != '', {force_tenant:String}, tenant) AS tenant` : c)).join(', ');
 
@@ -102,7 +106,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
       const cls = `kw_cls_${hex}`;
       const fresh = `kw_new_${hex}`;
       try {
-        await store.exec(`CREATE TABLE ${cls} ENGINE = Memory AS ${collector.classifySql(input)} SETTINGS query_plan_enable_optimizations = 0`);
+        await store.exec(`CREATE TABLE ${cls} ENGINE = Memory AS ${collector.classifySql(input)} SETTINGS ${COLLECTOR_SETTINGS}`);
         const counts = await store.query<{ status: string; reason: string; n: string; first: string; last: string }>(
           `SELECT _status AS status, _reason AS reason, count() AS n, toString(min(event_time)) AS first, toString(max(event_time)) AS last
            FROM ${cls} GROUP BY status, reason`,
@@ -136,7 +140,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
             await store.exec(
               `INSERT INTO key_events (${KEY_EVENT_COLUMNS})
                SELECT ${SELECT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`)})
-               SETTINGS query_plan_enable_optimizations = 0`,
+               SETTINGS ${COLLECTOR_SETTINGS}`,
               params,
             );
           }
