@@ -123,7 +123,9 @@ FROM
 (
   SELECT *,
     -- Only records with neither field are checked further (short-circuit keeps this off the hot path).
-    if(tupleElement(r, 'eventSource') != '' OR tupleElement(r, 'eventName') != '', true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
+    -- JSONExtract fills a named tuple from an array by position, so only a record that starts as an
+    -- object takes the short cut.
+    if(startsWith(ev, '{') AND (tupleElement(r, 'eventSource') != '' OR tupleElement(r, 'eventName') != ''), true, isValidJSON(ev) AND JSONType(ev) = 'Object') AS is_object,
     -- CloudTrail writes eventTime as YYYY-MM-DDTHH:MM:SSZ. The range check stops best-effort parsing
     -- from rolling an impossible time such as 25:61 over into the next day.
     if(match(tupleElement(r, 'eventTime'), '^\\\\d{4}-\\\\d{2}-\\\\d{2}[T ](?:[01]\\\\d|2[0-3]):[0-5]\\\\d:[0-5]\\\\d(?:\\\\.\\\\d{1,9})?(?:Z|[+-]\\\\d{2}:?\\\\d{2})?$'),
