@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig, type Config } from '../core/config.ts';
+import { configureLunaHsmLayouts } from '../ingest/luna-hsm/collector.ts';
+import { LAYOUTS_ENV, layoutsFromEnv } from '../ingest/luna-hsm/layouts.ts';
 import { openStore } from '../storage/open.ts';
 import type { Store } from '../storage/store.ts';
 
@@ -13,11 +15,13 @@ export interface GlobalOptions {
 /** Configuration from --config (or ./keywatch.config.json when it exists), env and flags. */
 export function configFrom(g: GlobalOptions): Config {
   const configPath = g.config ?? (existsSync('keywatch.config.json') ? 'keywatch.config.json' : undefined);
-  return loadConfig({
+  const config = loadConfig({
     ...(configPath ? { configPath } : {}),
     env: process.env,
     flags: { ...(g.dataDir ? { dataDir: g.dataDir } : {}), ...(g.clickhouseUrl ? { clickhouseUrl: g.clickhouseUrl } : {}) },
   });
+  if (config.ingest.lunaLayoutsFile) configureLunaHsmLayouts(layoutsFromEnv({ [LAYOUTS_ENV]: config.ingest.lunaLayoutsFile }));
+  return config;
 }
 
 /** Opens the configured store for the length of `fn` and always closes it. */

@@ -42,6 +42,8 @@ export const Config = z
         batchBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
         /** A single record larger than this is quarantined as `record_too_large`. */
         maxRecordBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+        /** A JSON file of extra Luna audit-line layouts (ingest/luna-hsm/README.md); KEYWATCH_LUNA_LAYOUTS does the same. */
+        lunaLayoutsFile: z.string().min(1).optional(),
       })
       .strict()
       .default({ batchBytes: 16 * 1024 * 1024, maxRecordBytes: 4 * 1024 * 1024 }),

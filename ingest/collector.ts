@@ -30,7 +30,9 @@ export interface Collector {
   normalizeSql(stage: string): string;
   /**
    * A cheaper SELECT over the same relation that only classifies: seq, event_id, event_time,
-   * _status, _reason, _message, with the same values normalizeSql gives.
+   * _status, _reason, _message, with the same values normalizeSql gives. It gets no query
+   * parameters. Code that runs collector SQL outside the sink should use the sink's settings
+   * (`query_plan_enable_optimizations = 0`, `optimize_and_compare_chain = 0`): planning is slow without them.
    */
   classifySql(stage: string): string;
   /**

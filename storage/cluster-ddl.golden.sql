@@ -132,7 +132,7 @@ CREATE TABLE IF NOT EXISTS keywatch.audit_integrity_local ON CLUSTER 'prod'
     detail         String
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/audit_integrity_local', '{replica}', detected_time)
-ORDER BY (source, stream, kind, epoch, from_position, to_position);
+ORDER BY (source, tenant, stream, kind, epoch, from_position, to_position);
 
 CREATE TABLE IF NOT EXISTS keywatch.audit_integrity ON CLUSTER 'prod'
 AS keywatch.audit_integrity_local

@@ -19,8 +19,8 @@ export async function gatherStatus(store: Store, opts: { now: Date; coverageWind
   );
   const window = coverageWindow(opts.now, opts.coverageWindowDays);
   const coverageGaps = await findCoverageGaps(store, window);
-  const integrity = await store.query<{ source: string; stream: string; kind: string; epoch: string; from_position: string; to_position: string; missing: string; before_time: string; after_time: string }>(
-    `SELECT source, stream, kind, epoch, from_position, to_position, missing, toString(before_time) AS before_time, toString(after_time) AS after_time
+  const integrity = await store.query<{ tenant: string; source: string; stream: string; kind: string; epoch: string; from_position: string; to_position: string; missing: string; before_time: string; after_time: string; detail: string }>(
+    `SELECT tenant, source, stream, kind, epoch, from_position, to_position, missing, toString(before_time) AS before_time, toString(after_time) AS after_time, detail
      FROM audit_integrity FINAL ORDER BY before_time DESC, stream LIMIT 50`,
   );
   const [integrityTotal] = await store.query<{ n: string }>('SELECT count() AS n FROM audit_integrity FINAL');
@@ -68,7 +68,8 @@ export function statusCommand(globals: () => GlobalOptions): Command {
           : s.coverage.gaps.slice(0, 20).map((g) => `  ${g.source.padEnd(16)} ${g.tenant}/${g.account} ${g.key_id}: ${g.admin_events} admin events, none of use${g.reason === 'no_data_plane_events_for_account' ? ' (the whole account has no logged use)' : ''}; ${g.hint}`)),
         ...(s.coverage.gaps.length > 20 ? [`  … ${s.coverage.gaps.length - 20} more (keywatch status --json)`] : []),
         `audit-log integrity findings: ${s.auditIntegrity.findings}`,
-        ...s.auditIntegrity.latest.slice(0, 10).map((f) => `  ${f.source.padEnd(16)} ${f.stream} ${f.kind} epoch ${f.epoch}: ${f.missing} missing (${f.from_position}..${f.to_position}) between ${f.before_time} and ${f.after_time} UTC`),
+        ...s.auditIntegrity.latest.slice(0, 10).map((f) => `  ${f.source.padEnd(16)} ${f.tenant} ${f.kind}: ${f.detail}`),
+        ...(s.auditIntegrity.findings > 10 ? [`  … ${s.auditIntegrity.findings - 10} more: keywatch sql "SELECT * FROM audit_integrity FINAL"`] : []),
       ];
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS audit_integrity
     detail         String
 )
 ENGINE = ReplacingMergeTree(detected_time)
-ORDER BY (source, stream, kind, epoch, from_position, to_position);
+ORDER BY (source, tenant, stream, kind, epoch, from_position, to_position);
 
 -- Coverage gaps: a key that shows management activity but no data-plane use in a window, which
 -- usually means the data-plane log (GCP Data Access, Azure AuditEvent) is switched off. Rewritten
