@@ -27,7 +27,11 @@ export interface Collector {
    * (multi-line text). Without it the generic framing (`framing.ts`) is used.
    */
   frame?(chunks: AsyncIterable<Buffer>, opts: { maxRecordBytes: number; origin: string }): AsyncGenerator<Framed[]>;
-  normalizeSql(stage: string): string;
+  /**
+   * `stage` holds the records to normalize (those that become new events); `batch`, when given, is
+   * the whole staged batch, for collectors that pair records (a Vault response with its request).
+   */
+  normalizeSql(stage: string, batch?: string): string;
   /**
    * A cheaper SELECT over the same relation that only classifies: seq, event_id, event_time,
    * _status, _reason, _message, with the same values normalizeSql gives. It gets no query

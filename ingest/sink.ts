@@ -139,7 +139,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
             // plans they cost 100-400 ms per batch and gain nothing here (bench/README.md).
             await store.exec(
               `INSERT INTO key_events (${KEY_EVENT_COLUMNS})
-               SELECT ${SELECT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`)})
+               SELECT ${SELECT_COLUMNS} FROM (${collector.normalizeSql(`(SELECT * FROM ${input} WHERE seq IN ${fresh})`, input)})
                SETTINGS ${COLLECTOR_SETTINGS}`,
               params,
             );

@@ -4,6 +4,7 @@ import { gcpKmsDemo } from './gcp-kms.ts';
 import { azureKeyVaultDemo } from './azure-key-vault.ts';
 import { awsCloudHsmDemo } from './aws-cloudhsm.ts';
 import { lunaHsmDemo } from './luna-hsm.ts';
+import { vaultDemo } from './vault.ts';
 
 /** Every source `keywatch demo` generates traffic for. One line each. */
 export const DEMO_SOURCES: readonly DemoSource[] = [
@@ -12,4 +13,5 @@ export const DEMO_SOURCES: readonly DemoSource[] = [
   azureKeyVaultDemo,
   awsCloudHsmDemo,
   lunaHsmDemo,
+  vaultDemo,
 ];
