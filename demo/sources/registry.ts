@@ -5,6 +5,7 @@ import { azureKeyVaultDemo } from './azure-key-vault.ts';
 import { awsCloudHsmDemo } from './aws-cloudhsm.ts';
 import { lunaHsmDemo } from './luna-hsm.ts';
 import { vaultDemo } from './vault.ts';
+import { keywatchJsonDemo } from './keywatch-json.ts';
 
 /** Every source `keywatch demo` generates traffic for. One line each. */
 export const DEMO_SOURCES: readonly DemoSource[] = [
@@ -14,4 +15,5 @@ export const DEMO_SOURCES: readonly DemoSource[] = [
   awsCloudHsmDemo,
   lunaHsmDemo,
   vaultDemo,
+  keywatchJsonDemo,
 ];
