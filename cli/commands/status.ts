@@ -65,7 +65,7 @@ export function statusCommand(globals: () => GlobalOptions): Command {
         `coverage gaps (keys with admin activity but no logged use in the last ${s.coverage.windowDays} days)`,
         ...(s.coverage.gaps.length === 0
           ? ['  none']
-          : s.coverage.gaps.slice(0, 20).map((g) => `  ${g.source.padEnd(16)} ${g.tenant}/${g.account} ${g.key_id}: ${g.admin_events} admin events, none of use${g.reason === 'no_data_plane_events_for_account' ? ' (the whole account has no logged use)' : ''}; ${g.hint}`)),
+          : s.coverage.gaps.slice(0, 20).map((g) => `  ${g.source.padEnd(16)} ${g.tenant}/${g.account} ${g.key_id}: ${g.admin_events} admin event${g.admin_events === 1 ? "" : "s"}, none of use${g.reason === 'no_data_plane_events_for_account' ? ' (the whole account has no logged use)' : ''}; ${g.hint}`)),
         ...(s.coverage.gaps.length > 20 ? [`  … ${s.coverage.gaps.length - 20} more (keywatch status --json)`] : []),
         `audit-log integrity findings: ${s.auditIntegrity.findings}`,
         ...s.auditIntegrity.latest.slice(0, 10).map((f) => `  ${f.source.padEnd(16)} ${f.tenant} ${f.kind}: ${f.detail}`),
