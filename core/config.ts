@@ -85,6 +85,46 @@ export const Config = z
       })
       .strict()
       .default({ brokers: [], clientId: 'keywatch', groupId: 'keywatch', topics: [], sessionTimeoutMs: 30_000, heartbeatIntervalMs: 3_000, maxBatchBytes: 8 * 1024 * 1024, ssl: false }),
+    /** Detectors: noise control and the first run of a new deployment. */
+    detect: z
+      .object({
+        /** A detector's first run examines only this many hours of event time, so a new deployment does not page on its history. */
+        initialLookbackHours: z.number().positive().default(24),
+        /** Provider-internal callers (AWS Internal, AWS services, Azure's own rotation) are left out unless this is true. */
+        includeInternalCallers: z.boolean().default(false),
+        /** Alerts that match are stored as suppressed, with the reason, and not sent. `*` matches any run of characters. */
+        allow: z
+          .array(
+            z
+              .object({
+                detector: z.string().min(1).optional(),
+                tenant: z.string().min(1).optional(),
+                key_id: z.string().min(1).optional(),
+                principal: z.string().min(1).optional(),
+                reason: z.string().min(1),
+                until: z.string().datetime({ offset: true }).optional(),
+              })
+              .strict(),
+          )
+          .default([]),
+        /** Planned work (a rotation, a migration): alerts of these keys and detectors inside the window are suppressed. */
+        maintenance: z
+          .array(
+            z
+              .object({
+                tenant: z.string().min(1).optional(),
+                key_id: z.string().min(1).optional(),
+                detectors: z.array(z.string().min(1)).optional(),
+                from: z.string().datetime({ offset: true }),
+                to: z.string().datetime({ offset: true }),
+                reason: z.string().min(1),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({ initialLookbackHours: 24, includeInternalCallers: false, allow: [], maintenance: [] }),
     /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
     coverage: z
       .object({ windowDays: z.number().int().positive().default(7) })
@@ -93,6 +133,7 @@ export const Config = z
   })
   .strict();
 export type Config = z.infer<typeof Config>;
+export type DetectConfig = Config['detect'];
 
 export interface ConfigFlags {
   dataDir?: string;

@@ -159,3 +159,47 @@ ORDER BY (tenant, source, key_id);
 CREATE TABLE IF NOT EXISTS keywatch.coverage_gaps ON CLUSTER 'prod'
 AS keywatch.coverage_gaps_local
 ENGINE = Distributed('prod', 'keywatch', 'coverage_gaps_local', cityHash64(key_id));
+
+-- 0003_alerts
+CREATE TABLE IF NOT EXISTS keywatch.alerts_local ON CLUSTER 'prod'
+(
+    alert_id        String,
+    detected_time   DateTime64(3, 'UTC'),
+    detector        LowCardinality(String),
+    title           String,
+    severity        LowCardinality(String),
+    score           Float64,
+    tenant          LowCardinality(String),
+    key_id          String,
+    principal       String,
+    first_time      DateTime64(3, 'UTC'),
+    last_time       DateTime64(3, 'UTC'),
+    event_count     UInt64,
+    event_ids       Array(String),
+    evidence        String,
+    runbook         String,
+    status          LowCardinality(String),
+    suppressed_by   String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/alerts_local', '{replica}', detected_time)
+PARTITION BY toYYYYMM(first_time)
+ORDER BY (tenant, detector, alert_id);
+
+CREATE TABLE IF NOT EXISTS keywatch.alerts ON CLUSTER 'prod'
+AS keywatch.alerts_local
+ENGINE = Distributed('prod', 'keywatch', 'alerts_local', cityHash64(alert_id));
+
+CREATE TABLE IF NOT EXISTS keywatch.detector_state_local ON CLUSTER 'prod'
+(
+    detector        LowCardinality(String),
+    run_time        DateTime64(3, 'UTC'),
+    watermark       DateTime64(3, 'UTC'),
+    alerts          UInt64,
+    seconds         Float64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/keywatch/detector_state_local', '{replica}')
+ORDER BY (detector, run_time);
+
+CREATE TABLE IF NOT EXISTS keywatch.detector_state ON CLUSTER 'prod'
+AS keywatch.detector_state_local
+ENGINE = Distributed('prod', 'keywatch', 'detector_state_local', 0);
