@@ -92,6 +92,15 @@ export const Config = z
         initialLookbackHours: z.number().positive().default(24),
         /** Provider-internal callers (AWS Internal, AWS services, Azure's own rotation) are left out unless this is true. */
         includeInternalCallers: z.boolean().default(false),
+        /**
+         * What counts as inside the organization, for detectors of widened access and external use:
+         * accounts (AWS accounts, GCP projects, Azure subscriptions) besides those in `tenants`, and
+         * identity domains (`example.com` matches user@example.com and *.example.com service accounts).
+         */
+        organization: z
+          .object({ accounts: z.array(z.string().min(1)).default([]), domains: z.array(z.string().min(1)).default([]) })
+          .strict()
+          .default({ accounts: [], domains: [] }),
         /** Alerts that match are stored as suppressed, with the reason, and not sent. `*` matches any run of characters. */
         allow: z
           .array(
@@ -124,7 +133,7 @@ export const Config = z
           .default([]),
       })
       .strict()
-      .default({ initialLookbackHours: 24, includeInternalCallers: false, allow: [], maintenance: [] }),
+      .default({ initialLookbackHours: 24, includeInternalCallers: false, organization: { accounts: [], domains: [] }, allow: [], maintenance: [] }),
     /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
     coverage: z
       .object({ windowDays: z.number().int().positive().default(7) })

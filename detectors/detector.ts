@@ -29,6 +29,8 @@ export interface DetectorContext {
    * what they look for.
    */
   notInternal: string;
+  /** Inside the organization: accounts (the tenants map's and configured ones) and identity domains. */
+  organization: { accounts: readonly string[]; domains: readonly string[] };
 }
 
 /** What a detector reports; the engine turns it into an alert row (id, dedupe, suppression). */

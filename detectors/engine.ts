@@ -44,6 +44,8 @@ export interface DetectOptions {
   /** Run only these detector ids. */
   only?: readonly string[];
   detectors?: readonly Detector[];
+  /** Accounts of the tenants map; they count as inside the organization. */
+  tenantAccounts?: readonly string[];
 }
 
 export interface DetectResult {
@@ -151,7 +153,8 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
     const waiting = d.historyDays !== undefined && o.now.getTime() - historyStart.getTime() < d.historyDays * 86_400_000;
     const run: DetectorRun = { detector: d.id, status: waiting ? 'waiting_for_history' : 'ran', findings: 0, alerts: 0, suppressed: 0, seconds: 0, scope: { from: scope.from.toISOString(), to: scope.to.toISOString(), incremental } };
     if (!waiting) {
-      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL });
+      const organization = { accounts: [...new Set([...(o.tenantAccounts ?? []), ...o.config.organization.accounts])], domains: o.config.organization.domains };
+      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL, organization });
       run.findings = findings.length;
       const byId = new Map<string, AlertRow>();
       for (const f of findings) {
