@@ -42,6 +42,29 @@ export interface Collector {
   /**
    * Runs once after an ingest run that stored events of this source, for checks that span
    * batches (such as sequence gaps in an HSM's audit stream). Returns the number of new findings.
+   *
+   * `run` says what the run wrote, so that the work scales with the run and not with the store (with
+   * the HTTP and Kafka transports a run is one request or one fetched batch). Implementations
+   * should find the streams (HSMs) that the run's events belong to (`touchedStreams` in
+   * integrity-scope.ts), recompute findings over those streams only (over all their stored
+   * history: a late record can fill an old gap) and reconcile only those streams' findings,
+   * leaving every other stream's findings alone.
    */
-  afterIngest?(store: Store, now: Date): Promise<number>;
+  afterIngest?(store: Store, now: Date, run: IngestRun): Promise<number>;
+}
+
+/** What one ingest run wrote for one collector, as `Collector.afterIngest` is told. */
+export interface IngestRun {
+  /**
+   * The ledger batches (`ingest_batches.batch_id`) this run wrote for this collector. The events
+   * they stored have `key_events.raw_id` = `<batch_id>:<seq>`.
+   */
+  batchIds: string[];
+  /**
+   * The event_time span (ClickHouse DateTime64(3) text, UTC) of the events those batches
+   * normalized, a superset of the ones they stored; absent when they normalized none. It lets a
+   * lookup of the run's events prune partitions (key_events is partitioned by month of
+   * event_time) instead of reading the whole source.
+   */
+  eventTimes?: { first: string; last: string };
 }

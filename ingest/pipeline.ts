@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import { KeywatchError, isKeywatchError } from '../core/errors.ts';
 import type { Store } from '../storage/store.ts';
 import { chainHead } from '../storage/ledger.ts';
-import type { Collector } from './collector.ts';
+import type { Collector, IngestRun } from './collector.ts';
 import { COLLECTORS, collectorForFormat, sniffCollector } from './collectors.ts';
 import { frameRecords, type Framed } from './framing.ts';
 import { DEFAULT_RETRY, writeBatchWithRetry, type BatchResult, type EarlyQuarantine, type RetryPolicy, type SinkContext } from './sink.ts';
@@ -144,6 +144,8 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
   const pool: RecordBatch[] = [];
   const open = new Map<Collector, Pending>();
   const used = new Set<Collector>();
+  // What each collector's batches wrote, for its afterIngest.
+  const written = new Map<Collector, IngestRun>();
   let pendingWrite: Promise<void> | undefined;
   const counts = (c: Collector): SourceCounts => (summary.bySource[c.source] ??= { read: 0, normalized: 0, inserted: 0, duplicates: 0, quarantined: 0, dropped: 0 });
 
@@ -177,6 +179,13 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
       const ctx: SinkContext = { store: opts.store, collector: p.collector, clock: opts.clock, tenants: opts.tenants, defaultTenant: opts.defaultTenant, forceTenant: opts.tenant ?? '', head: sinkHead.current };
       const r = await writeBatchWithRetry(ctx, input, opts.retry ?? DEFAULT_RETRY);
       sinkHead.current = ctx.head;
+      const w = written.get(p.collector) ?? { batchIds: [] };
+      written.set(p.collector, w);
+      w.batchIds.push(r.batchId);
+      if (ctx.eventTimes) {
+        const { first, last } = ctx.eventTimes;
+        w.eventTimes = w.eventTimes ? { first: first < w.eventTimes.first ? first : w.eventTimes.first, last: last > w.eventTimes.last ? last : w.eventTimes.last } : { first, last };
+      }
       summary.batches++;
       summary.normalized += r.normalized;
       summary.inserted += r.inserted;
@@ -264,7 +273,9 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
   for (const p of [...open.values()]) await flush(p);
   if (pendingWrite) await pendingWrite;
   for (const c of used) {
-    if (c.afterIngest && (summary.bySource[c.source]?.inserted ?? 0) > 0) summary.findings += await c.afterIngest(opts.store, opts.clock.now());
+    if (c.afterIngest && (summary.bySource[c.source]?.inserted ?? 0) > 0) {
+      summary.findings += await c.afterIngest(opts.store, opts.clock.now(), written.get(c) ?? { batchIds: [] });
+    }
   }
   summary.seconds = (performance.now() - t0) / 1000;
   summary.eventsPerSecond = summary.seconds > 0 ? Math.round(summary.read / summary.seconds) : 0;

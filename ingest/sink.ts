@@ -56,6 +56,11 @@ export interface SinkContext {
   forceTenant?: string;
   /** The chain head before this batch; updated by `writeBatch`. */
   head: { seqno: number; hash: string };
+  /**
+   * Set by `writeBatch`: the event_time span of the batch's normalized events (a superset of the
+   * ones it stored), or undefined when it normalized none.
+   */
+  eventTimes?: { first: string; last: string } | undefined;
 }
 
 
@@ -92,6 +97,8 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
   const dropped: Record<string, number> = {};
   let normalized = 0;
   let inserted = 0;
+  let first = '';
+  let last = '';
   if (b.records > 0) {
     await store.withInput({ structure: RECORD_BATCH_STRUCTURE, format: 'RowBinary', payload: b.payload }, async (input) => {
       await store.exec(
@@ -111,13 +118,11 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
           `SELECT _status AS status, _reason AS reason, count() AS n, toString(min(event_time)) AS first, toString(max(event_time)) AS last
            FROM ${cls} GROUP BY status, reason`,
         );
-        let first = '';
-        let last = '';
         for (const c of counts) {
           if (c.status === 'ok') {
             normalized += Number(c.n);
-            first = c.first;
-            last = c.last;
+            if (first === '' || c.first < first) first = c.first;
+            if (c.last > last) last = c.last;
           } else if (c.status === 'dropped') dropped[c.reason] = (dropped[c.reason] ?? 0) + Number(c.n);
           else quarantined[c.reason] = (quarantined[c.reason] ?? 0) + Number(c.n);
         }
@@ -204,6 +209,7 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
   const hash = batchHash(row);
   await store.insertRows('ingest_batches', [{ ...row, batch_hash: hash }]);
   ctx.head = { seqno: row.seqno, hash };
+  ctx.eventTimes = normalized > 0 ? { first, last } : undefined;
   return { batchId, seqno: row.seqno, records: b.records, normalized, inserted, duplicates: row.duplicates, quarantined, dropped, hash };
 }
 

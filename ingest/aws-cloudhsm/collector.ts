@@ -20,5 +20,5 @@ export const awsCloudHsmCollector: Collector = {
   frame: frameCloudHsm,
   normalizeSql: cloudHsmNormalizeSql,
   classifySql: cloudHsmClassifySql,
-  afterIngest: (store, now) => findSequenceGaps(store, now),
+  afterIngest: (store, now, run) => findSequenceGaps(store, now, run),
 };

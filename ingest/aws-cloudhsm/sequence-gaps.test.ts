@@ -6,7 +6,7 @@ import { fixedClock } from '../../core/clock.ts';
 import { openEmbeddedStore } from '../../storage/chdb/embedded-store.ts';
 import { migrate } from '../../storage/migrate.ts';
 import type { Store } from '../../storage/store.ts';
-import { ingest, type IngestSummary } from '../pipeline.ts';
+import { ingest, type IngestOptions, type IngestSummary } from '../pipeline.ts';
 import { openInput } from '../transports/file.ts';
 import { findSequenceGaps } from './sequence-gaps.ts';
 
@@ -57,18 +57,25 @@ function entry(e: E): string {
 
 const seqs = (from: number, to: number, reboot = 0x107, at = 0): E[] => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, reboot, at: at + from + i }));
 
-async function ingestEntries(hsm: string, entries: E[]): Promise<IngestSummary> {
+/** Writes a text export of one HSM's entries; returns its path. */
+function writeEntries(hsm: string, entries: E[]): string {
   const path = join(dir, `${files++}-cluster-gaptest1-${hsm}.log`);
   writeFileSync(path, entries.map(entry).join('\n') + '\n');
-  return ingest([openInput(path)], {
-    store,
-    clock: fixedClock('2026-11-29T00:00:00.000Z'),
-    format: 'aws-cloudhsm',
-    tenants: { 'cluster-gaptest1': 'globex' },
-    defaultTenant: 'default',
-    batchBytes: 8 << 20,
-    maxRecordBytes: 1 << 20,
-  });
+  return path;
+}
+
+const ingestOptions = (now = '2026-11-29T00:00:00.000Z'): IngestOptions => ({
+  store,
+  clock: fixedClock(now),
+  format: 'aws-cloudhsm',
+  tenants: { 'cluster-gaptest1': 'globex' },
+  defaultTenant: 'default',
+  batchBytes: 8 << 20,
+  maxRecordBytes: 1 << 20,
+});
+
+async function ingestEntries(hsm: string, entries: E[], now?: string): Promise<IngestSummary> {
+  return ingest([openInput(writeEntries(hsm, entries))], ingestOptions(now));
 }
 
 interface Row {
@@ -175,6 +182,75 @@ describe('CloudHSM sequence checks', () => {
     expect(await findings(hsm)).toEqual([
       expect.objectContaining({ kind: 'reboot_counter_reset', epoch: '0x106', from_position: String(0x108), to_position: String(0x106), missing: '0' }),
     ]);
+  });
+
+  it('re-checks only the streams a run touched, and leaves the findings of the others alone', async () => {
+    const [a, b] = ['hsm-scopeA', 'hsm-scopeB'];
+    const detectedOf = async (stream: string) =>
+      store.query<{ from_position: string; detected: string }>(
+        `SELECT toString(from_position) AS from_position, toString(detected_time) AS detected FROM audit_integrity FINAL
+         WHERE source = 'aws-cloudhsm' AND stream = {s:String} ORDER BY toUInt64(from_position)`,
+        { s: stream },
+      );
+    expect((await ingestEntries(a, [...seqs(0, 2), ...seqs(6, 7)], '2026-12-01T00:00:00.000Z')).findings).toBe(1);
+    expect(await detectedOf(a)).toEqual([{ from_position: '3', detected: '2026-12-01 00:00:00.000' }]);
+    // A finding of A that a re-check of A would delete (as if A's stored entries had changed since).
+    await store.insertRows('audit_integrity', [
+      {
+        detected_time: '2026-12-01 00:00:00.000', tenant: 'globex', source: 'aws-cloudhsm', stream: a, kind: 'sequence_gap', epoch: '0x107',
+        from_position: 100, to_position: 101, missing: 2, before_time: '2026-03-02 10:00:00.000', after_time: '2026-03-02 10:00:00.000',
+        before_event_id: '', after_event_id: '', detail: 'planted',
+      },
+    ]);
+
+    // A later run that touches only B finds B's gap and leaves A's findings as they were.
+    expect((await ingestEntries(b, [...seqs(0, 1), ...seqs(4, 4)], '2026-12-02T00:00:00.000Z')).findings).toBe(1);
+    expect(await detectedOf(b)).toEqual([{ from_position: '2', detected: '2026-12-02 00:00:00.000' }]);
+    expect(await detectedOf(a)).toEqual([
+      { from_position: '3', detected: '2026-12-01 00:00:00.000' },
+      { from_position: '100', detected: '2026-12-01 00:00:00.000' },
+    ]);
+
+    // A run touching A whose late entries fill A's gap re-checks all of A: the gap goes, and so
+    // does the finding that no longer holds; B's finding stays.
+    expect((await ingestEntries(a, seqs(3, 5), '2026-12-03T00:00:00.000Z')).findings).toBe(0);
+    expect(await detectedOf(a)).toEqual([]);
+    expect(await rawCount(a)).toBe(0);
+    expect(await detectedOf(b)).toEqual([{ from_position: '2', detected: '2026-12-02 00:00:00.000' }]);
+  });
+
+  it('re-checks the streams of the given batches only, or every stream without a run', async () => {
+    const c = 'hsm-scopeC';
+    const batches: string[] = [];
+    await ingest([openInput(writeEntries(c, [...seqs(0, 1), ...seqs(5, 5)]))], { ...ingestOptions(), onBatch: (r) => batches.push(r.batchId) });
+    const plant = (from: number) =>
+      store.insertRows('audit_integrity', [
+        {
+          detected_time: '2026-12-01 00:00:00.000', tenant: 'globex', source: 'aws-cloudhsm', stream: c, kind: 'sequence_gap', epoch: '0x107',
+          from_position: from, to_position: from, missing: 1, before_time: '2026-03-02 10:00:00.000', after_time: '2026-03-02 10:00:00.000',
+          before_event_id: '', after_event_id: '', detail: 'planted',
+        },
+      ]);
+    const positions = async () => (await findings(c)).map((r) => r.from_position);
+    expect(await positions()).toEqual(['2']);
+    await plant(200);
+    // Batches of no event of this source (or no batches): nothing is re-checked.
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'), { batchIds: [] })).toBe(0);
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'), { batchIds: ['no-such-batch'] })).toBe(0);
+    expect(await positions()).toEqual(['2', '200']);
+    // The run's event_time span bounds the lookup of its events: one that misses them finds no stream.
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'), { batchIds: batches, eventTimes: { first: '2025-01-01 00:00:00.000', last: '2025-01-02 00:00:00.000' } })).toBe(0);
+    expect(await positions()).toEqual(['2', '200']);
+    // The run's batches: C is re-checked, with or without the run's event_time span.
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'), { batchIds: batches, eventTimes: { first: '2026-03-02 10:00:00.000', last: '2026-03-02 10:00:05.000' } })).toBe(0);
+    expect(await positions()).toEqual(['2']);
+    await plant(201);
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'), { batchIds: batches })).toBe(0);
+    expect(await positions()).toEqual(['2']);
+    // Without a run, every stream is re-checked.
+    await plant(202);
+    expect(await findSequenceGaps(store, new Date('2026-12-04T00:00:00Z'))).toBe(0);
+    expect(await positions()).toEqual(['2']);
   });
 
   it('returns 0 and changes nothing when called again with nothing new', async () => {

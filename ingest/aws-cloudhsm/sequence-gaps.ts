@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../../storage/store.ts';
+import type { IngestRun } from '../collector.ts';
+import { touchedStreams } from '../integrity-scope.ts';
 
 /**
  * Integrity of the CloudHSM audit streams. Each HSM numbers its entries: `Sequence No` starts at 0
@@ -18,29 +20,40 @@ import type { Store } from '../../storage/store.ts';
  *  - `reboot_counter_reset`: a reboot counter lower than the one before it in time.
  *    from_position = the earlier counter, to_position = the later one.
  *
- * The findings are recomputed from all stored entries on every call and reconciled with
- * `audit_integrity`: a finding that no longer holds (the missing entries arrived late) is
+ * The findings of the streams in scope are recomputed from all their stored entries and reconciled
+ * with `audit_integrity`: a finding that no longer holds (the missing entries arrived late) is
  * deleted, a new one is inserted, one found again keeps its row (and its first detected_time).
+ * With `run` (as `Collector.afterIngest` passes it) the scope is the streams that the run's
+ * batches stored entries of, and the findings of every other stream are left as they are; without
+ * it the scope is every stream (a full re-check, for tests and a `keywatch verify`).
  * `epoch` is the reboot counter as the entries write it (hex), followed by `/N` for findings in the
  * N-th restart of the numbering within it. Returns the number of new findings.
  *
  * Limits: gaps at the end of a reboot counter (entries lost just before a reboot) cannot be seen;
  * the HSM's clock orders entries for the reset checks, so a clock stepped backwards shows as a reset.
  *
- * @example const newFindings = await findSequenceGaps(store, new Date());
+ * @example const newFindings = await findSequenceGaps(store, new Date(), { batchIds: [batch.batchId] });
+ * @example const newFindings = await findSequenceGaps(store, new Date()); // every stream
  */
-export async function findSequenceGaps(store: Store, now: Date): Promise<number> {
+export async function findSequenceGaps(store: Store, now: Date, run?: IngestRun): Promise<number> {
+  let streams: string[] | undefined;
+  if (run) {
+    streams = await touchedStreams(store, 'aws-cloudhsm', "attributes['stream']", run);
+    if (streams.length === 0) return 0;
+  }
+  const params = streams ? { streams } : undefined;
   const table = `kw_hsm_seq_${randomUUID().replace(/-/g, '')}`;
   let found: Finding[];
   try {
-    await store.exec(`CREATE TABLE ${table} ENGINE = Memory AS ${ENTRIES_SQL}`);
+    await store.exec(`CREATE TABLE ${table} ENGINE = Memory AS ${entriesSql(streams ? "AND attributes['stream'] IN {streams:Array(String)}" : '')}`, params);
     found = await store.query<Finding>(findingsSql(table));
   } finally {
     await store.exec(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
   }
   const existing = await store.query<FindingKey>(
     `SELECT stream, kind, epoch, toString(from_position) AS from_position, toString(to_position) AS to_position
-     FROM audit_integrity FINAL WHERE source = 'aws-cloudhsm'`,
+     FROM audit_integrity FINAL WHERE source = 'aws-cloudhsm' ${streams ? 'AND stream IN {streams:Array(String)}' : ''}`,
+    params,
   );
   const key = (f: FindingKey) => `${f.stream}\u0000${f.kind}\u0000${f.epoch}\u0000${f.from_position}\u0000${f.to_position}`;
   const current = new Set(found.map(key));
@@ -103,11 +116,12 @@ const EPOCH_HEX = (e: string) => `concat('0x', if(${e} = 0, '0', trimLeft(lower(
 /** The reboot counter in hex, and `/N` for the N-th restart of the numbering within it. */
 const EPOCH_LABEL = (e: string, run: string) => `concat(${EPOCH_HEX(e)}, if(${run} = 0, '', concat('/', toString(${run}))))`;
 
-// The stored entries, read once (deduplicated on event_id: key_events is a ReplacingMergeTree
+// The stored entries of the streams in scope (`scope`: an extra condition on key_events, or ''),
+// read once (deduplicated on event_id: key_events is a ReplacingMergeTree
 // that may hold a row twice until it merges) into a Memory table that the findings query reads
 // several times. In the HSM's time order, an entry whose number is not above the one before
 // starts a new run; gaps are looked for within each run, in number order.
-const ENTRIES_SQL = `
+const entriesSql = (scope: string) => `
 SELECT *,
   sum(toUInt64(is_reset)) OVER (PARTITION BY stream, epoch ORDER BY us, seq ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
 FROM
@@ -120,7 +134,7 @@ FROM
     SELECT tenant, attributes['stream'] AS stream, toUInt64(attributes['reboot_counter']) AS epoch,
       toUInt64(attributes['sequence_no']) AS seq, toUInt64OrZero(attributes['usecs']) AS us, event_time AS t, event_id
     FROM key_events
-    WHERE source = 'aws-cloudhsm' AND attributes['sequence_no'] != '' AND attributes['reboot_counter'] != ''
+    WHERE source = 'aws-cloudhsm' AND attributes['sequence_no'] != '' AND attributes['reboot_counter'] != '' ${scope}
     LIMIT 1 BY event_id
   )
   WINDOW w AS (PARTITION BY stream, epoch ORDER BY us, seq ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)

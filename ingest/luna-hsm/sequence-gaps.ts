@@ -1,4 +1,6 @@
 import type { Store } from '../../storage/store.ts';
+import type { IngestRun } from '../collector.ts';
+import { touchedStreams } from '../integrity-scope.ts';
 
 /**
  * Gaps in a Luna HSM's record numbers. The HSM numbers its audit records without gaps ("audit log
@@ -8,12 +10,24 @@ import type { Store } from '../../storage/store.ts';
  * becomes one `audit_integrity` row of kind `sequence_gap`; a gap that later records fill is
  * removed, and one found again keeps its row.
  *
+ * With `run` (as `Collector.afterIngest` passes it) only the HSMs that the run's batches stored
+ * records of are re-checked, over all their stored records, and only their findings are
+ * reconciled: those of other HSMs are left as they are. Without it every HSM is re-checked (for
+ * tests and a `keywatch verify`).
+ *
  * Limits: the numbers are compared in numeric order, so a restart of the numbering (an HSM
  * re-initialised) shows as gaps that are not; lines without a serial or number are not checked.
  *
- * @example const newFindings = await recordSequenceGaps(store, new Date());
+ * @example const newFindings = await recordSequenceGaps(store, new Date(), { batchIds: [batch.batchId] });
+ * @example const newFindings = await recordSequenceGaps(store, new Date()); // every HSM
  */
-export async function recordSequenceGaps(store: Store, now: Date): Promise<number> {
+export async function recordSequenceGaps(store: Store, now: Date, run?: IngestRun): Promise<number> {
+  let streams: string[] | undefined;
+  if (run) {
+    streams = await touchedStreams(store, 'luna-hsm', "attributes['hsm_serial']", run);
+    if (streams.length === 0) return 0;
+  }
+  const params = streams ? { streams } : undefined;
   const gaps = await store.query<{
     stream: string;
     tenant: string;
@@ -38,16 +52,19 @@ export async function recordSequenceGaps(store: Store, now: Date): Promise<numbe
            any(tenant) AS tenant, min(event_time) AS event_time, min(event_id) AS event_id
          FROM key_events
          WHERE source = 'luna-hsm' AND attributes['hsm_serial'] != '' AND match(attributes['sequence'], '^[0-9]{1,19}$')
+           ${streams ? "AND attributes['hsm_serial'] IN {streams:Array(String)}" : ''}
          GROUP BY stream, seq_no
        )
        WINDOW w AS (PARTITION BY stream ORDER BY seq_no ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
      )
      WHERE rn > 1 AND seq_no > prev_no + 1
      ORDER BY stream, from_position`,
+    params,
   );
   const existing = await store.query<{ stream: string; from_position: string; to_position: string }>(
     `SELECT stream, toString(from_position) AS from_position, toString(to_position) AS to_position
-     FROM audit_integrity FINAL WHERE source = 'luna-hsm' AND kind = 'sequence_gap'`,
+     FROM audit_integrity FINAL WHERE source = 'luna-hsm' AND kind = 'sequence_gap' ${streams ? 'AND stream IN {streams:Array(String)}' : ''}`,
+    params,
   );
   const key = (g: { stream: string; from_position: string; to_position: string }) => `${g.stream}:${g.from_position}:${g.to_position}`;
   const current = new Set(gaps.map(key));
