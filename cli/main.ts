@@ -9,6 +9,7 @@ import { verifyChainCommand } from './commands/verify-chain.ts';
 import { demoCommand } from './commands/demo.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { collectCommand } from './commands/collect.ts';
+import { detectCommand } from './commands/detect.ts';
 import { consumeCommand } from './commands/consume.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
@@ -23,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run keywatch --help for usage)');
   const globals = () => program.opts<GlobalOptions>();
-  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand]) {
+  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
   program.addCommand(collectCommand(globals).exitOverride());

@@ -5,7 +5,7 @@ import type { Detector, Finding, Scope, Severity } from './detector.ts';
 import { DETECTORS } from './registry.ts';
 
 /** One row of the `alerts` table. */
-export interface AlertRow {
+export type AlertRow = {
   alert_id: string;
   detected_time: string;
   detector: string;
@@ -23,7 +23,7 @@ export interface AlertRow {
   runbook: string;
   status: 'open' | 'suppressed';
   suppressed_by: string;
-}
+};
 
 export interface DetectorRun {
   detector: string;

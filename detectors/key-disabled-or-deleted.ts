@@ -19,7 +19,7 @@ export const keyDisabledOrDeleted: Detector = {
     'https://learn.microsoft.com/azure/key-vault/general/soft-delete-overview',
     'Sigma: aws_kms_key_disabled_or_scheduled_for_deletion',
   ],
-  falsePositives: ['Planned decommissioning of a key (declare a maintenance window)', 'Test keys deleted by automation (allow-list the automation principal for test tenants)'],
+  falsePositives: ['HSM object destruction (CloudHSM CN_DESTROY_OBJECT, Luna object destroy) is routine and not reported here', 'Planned decommissioning of a key (declare a maintenance window)', 'Test keys deleted by automation (allow-list the automation principal for test tenants)'],
   dedupeMinutes: 60,
   async run(ctx) {
     const rows = await ctx.store.query<{ tenant: string; key_id: string; principal: string; operation: string; first: string; last: string; n: string; ids: string[]; vendor_ops: string[]; sources: string[]; key_versions: string[] }>(
@@ -28,6 +28,9 @@ export const keyDisabledOrDeleted: Detector = {
               arrayFilter(v -> v != '', groupUniqArray(key_version)) AS key_versions
        FROM key_events
        WHERE (${ctx.scope.sql}) AND operation IN ('disable_key', 'schedule_deletion', 'destroy_version') AND outcome = 'success' AND (${ctx.notInternal})
+         -- HSMs destroy objects all day (session keys, superseded wrapped keys); one destroyed
+         -- object there is routine and left to the volume detectors.
+         AND NOT (operation = 'destroy_version' AND source IN ('aws-cloudhsm', 'luna-hsm'))
        GROUP BY tenant, key_id, principal, operation
        ORDER BY first`,
       ctx.scope.params,
