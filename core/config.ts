@@ -101,6 +101,27 @@ export const Config = z
           .object({ accounts: z.array(z.string().min(1)).default([]), domains: z.array(z.string().min(1)).default([]) })
           .strict()
           .default({ accounts: [], domains: [] }),
+        /** Office hours for "outside business hours" detectors: hours [start, end) on weekdays (1 = Monday .. 7 = Sunday) in a fixed UTC offset. */
+        businessHours: z
+          .object({
+            start: z.number().int().min(0).max(23).default(8),
+            end: z.number().int().min(1).max(24).default(18),
+            days: z.array(z.number().int().min(1).max(7)).default([1, 2, 3, 4, 5]),
+            utcOffsetMinutes: z.number().int().min(-720).max(840).default(0),
+          })
+          .strict()
+          .default({ start: 8, end: 18, days: [1, 2, 3, 4, 5], utcOffsetMinutes: 0 }),
+        /** Cryptoperiods for rotation drift, in days: the default, then per tenant, then per key (exact key_id). */
+        cryptoperiodDays: z
+          .object({
+            default: z.number().int().positive().default(365),
+            tenants: z.record(z.string(), z.number().int().positive()).default({}),
+            keys: z.record(z.string(), z.number().int().positive()).default({}),
+          })
+          .strict()
+          .default({ default: 365, tenants: {}, keys: {} }),
+        /** Per-detector settings (thresholds, windows), keyed by detector id; each detector validates its own. */
+        detectors: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
         /** Alerts that match are stored as suppressed, with the reason, and not sent. `*` matches any run of characters. */
         allow: z
           .array(
@@ -133,7 +154,7 @@ export const Config = z
           .default([]),
       })
       .strict()
-      .default({ initialLookbackHours: 24, includeInternalCallers: false, organization: { accounts: [], domains: [] }, allow: [], maintenance: [] }),
+      .default({ initialLookbackHours: 24, includeInternalCallers: false, organization: { accounts: [], domains: [] }, businessHours: { start: 8, end: 18, days: [1, 2, 3, 4, 5], utcOffsetMinutes: 0 }, cryptoperiodDays: { default: 365, tenants: {}, keys: {} }, detectors: {}, allow: [], maintenance: [] }),
     /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
     coverage: z
       .object({ windowDays: z.number().int().positive().default(7) })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { DetectConfig } from '../core/config.ts';
 import type { Store } from '../storage/store.ts';
 
 export const Severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
@@ -31,6 +32,10 @@ export interface DetectorContext {
   notInternal: string;
   /** Inside the organization: accounts (the tenants map's and configured ones) and identity domains. */
   organization: { accounts: readonly string[]; domains: readonly string[] };
+  /** `detect.detectors[<id>]` from config, already validated by the detector's `settings` schema (its defaults applied). */
+  settings: Record<string, unknown>;
+  /** The rest of the detect configuration (business hours, cryptoperiods). */
+  config: DetectConfig;
 }
 
 /** What a detector reports; the engine turns it into an alert row (id, dedupe, suppression). */
@@ -77,5 +82,7 @@ export interface Detector {
   dedupeMinutes?: number;
   /** Days of stored history the detector needs before it may fire; until then it stays quiet. */
   historyDays?: number;
+  /** Schema of the detector's settings (`detect.detectors.<id>` in config), with defaults; validated at run time. */
+  settings?: z.ZodType<Record<string, unknown>>;
   run(ctx: DetectorContext): Promise<Finding[]>;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DetectConfig } from '../core/config.ts';
+import { KeywatchError } from '../core/errors.ts';
 import type { Store } from '../storage/store.ts';
 import type { Detector, Finding, Scope, Severity } from './detector.ts';
 import { DETECTORS } from './registry.ts';
@@ -154,7 +155,10 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
     const run: DetectorRun = { detector: d.id, status: waiting ? 'waiting_for_history' : 'ran', findings: 0, alerts: 0, suppressed: 0, seconds: 0, scope: { from: scope.from.toISOString(), to: scope.to.toISOString(), incremental } };
     if (!waiting) {
       const organization = { accounts: [...new Set([...(o.tenantAccounts ?? []), ...o.config.organization.accounts])], domains: o.config.organization.domains };
-      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL, organization });
+      const raw = o.config.detectors[d.id] ?? {};
+      const parsed = d.settings ? d.settings.safeParse(raw) : { success: true as const, data: raw };
+      if (!parsed.success) throw new KeywatchError('CONFIG_INVALID', `detect.detectors.${d.id}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL, organization, settings: parsed.data, config: o.config });
       run.findings = findings.length;
       const byId = new Map<string, AlertRow>();
       for (const f of findings) {
