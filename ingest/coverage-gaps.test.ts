@@ -41,6 +41,8 @@ beforeAll(async () => {
     ev('gcp-kms', 'p2', 'k-old', 'update_policy', 30),
     // CloudHSM never logs key use.
     ev('aws-cloudhsm', 'cluster-1', 'hsm-1/7', 'create_key', 1),
+    // A key created a few hours ago has not had time to be used.
+    ev('gcp-kms', 'p2', 'k-new', 'create_key', 0.2),
     // Read-only calls are neither admin activity nor use.
     ev('azure-key-vault', 'sub-1', 'kv-read', 'describe', 1),
   ]);

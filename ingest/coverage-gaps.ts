@@ -10,7 +10,7 @@ import { chTime } from './sink.ts';
  * event is reported as such, since that points at a switched-off log rather than a quiet key.
  *
  * Keys whose last lifecycle event disabled or scheduled them for deletion are left out: no use
- * is expected. AWS CloudHSM never logs key use (management commands only), so it is not checked.
+ * is expected; so are keys whose only management is their creation in the last day. AWS CloudHSM never logs key use (management commands only), so it is not checked.
  */
 export interface CoverageGap {
   tenant: string;
@@ -48,7 +48,7 @@ SELECT tenant, source, account, key_id, admin_events, last_admin_time, data_even
   transform(source, ${lit(hintKeys)}, ${lit(hintValues)}, 'check that the source logs key use') AS hint
 FROM
 (
-  SELECT tenant, source, account, key_id, admin_events, last_admin_time, data_events, last_lifecycle,
+  SELECT tenant, source, account, key_id, admin_events, last_admin_time, data_events, last_lifecycle, just_created,
     sum(data_events) OVER (PARTITION BY tenant, source, account) AS account_data_events
   FROM
   (
@@ -56,14 +56,16 @@ FROM
       countIf(operation_class IN ('lifecycle', 'policy', 'admin')) AS admin_events,
       toString(maxIf(event_time, operation_class IN ('lifecycle', 'policy', 'admin'))) AS last_admin_time,
       countIf(operation_class = 'crypto') AS data_events,
-      argMaxIf(operation, event_time, operation_class = 'lifecycle') AS last_lifecycle
+      argMaxIf(operation, event_time, operation_class = 'lifecycle') AS last_lifecycle,
+      -- A key whose only management is its creation in the last day has not had time to be used.
+      countIf(operation = 'create_key') = admin_events AND maxIf(event_time, operation_class IN ('lifecycle', 'policy', 'admin')) >= {to:DateTime64(3)} - INTERVAL 1 DAY AS just_created
     FROM key_events
     WHERE event_time >= {from:DateTime64(3)} AND event_time < {to:DateTime64(3)}
       AND key_id != '' AND source NOT IN ${lit(SOURCES_WITHOUT_DATA_PLANE)}
     GROUP BY tenant, source, account, key_id
   )
 )
-WHERE admin_events > 0 AND data_events = 0
+WHERE admin_events > 0 AND data_events = 0 AND NOT just_created
   AND last_lifecycle NOT IN ('disable_key', 'schedule_deletion', 'destroy_version', 'delete_key_material')
 ORDER BY tenant, source, account, key_id`;
 }
