@@ -155,6 +155,46 @@ export const Config = z
       })
       .strict()
       .default({ initialLookbackHours: 24, includeInternalCallers: false, organization: { accounts: [], domains: [] }, businessHours: { start: 8, end: 18, days: [1, 2, 3, 4, 5], utcOffsetMinutes: 0 }, cryptoperiodDays: { default: 365, tenants: {}, keys: {} }, detectors: {}, allow: [], maintenance: [] }),
+    /**
+     * Where `keywatch detect` sends open alerts, through the outbox (detectors/outputs/): a JSONL
+     * file, a signed webhook, a Kafka topic (on the `kafka` cluster). Each is retried with
+     * exponential backoff until delivered or `maxAttempts` is used up; a restart loses nothing.
+     */
+    alerts: z
+      .object({
+        /** Open alerts detected this many hours back and missing from the outbox are enqueued on each run (a run that stopped after writing its alerts loses none). */
+        enqueueLookbackHours: z.number().positive().default(168),
+        /** Append each open alert as one JSON line to this file. */
+        jsonlFile: z.string().min(1).optional(),
+        /** POST each alert as JSON, signed: X-Keywatch-Signature: sha256=<hex HMAC-SHA256 of the body>. */
+        webhook: z
+          .object({
+            url: z.string().url().regex(/^https?:\/\//i, 'an http:// or https:// URL'),
+            /** The HMAC-SHA256 key; KEYWATCH_WEBHOOK_SECRET in the environment overrides it. */
+            secret: z.string().min(16, 'at least 16 characters').optional(),
+            /** `json`: the JSONL object; `ocsf`: an OCSF Detection Finding (class 2004). */
+            format: z.enum(['json', 'ocsf']).default('json'),
+            timeoutMs: z.number().int().positive().default(10_000),
+            maxAttempts: z.number().int().min(1).default(8),
+            baseDelayMs: z.number().int().positive().default(1_000),
+            maxDelayMs: z.number().int().positive().default(300_000),
+          })
+          .strict()
+          .optional(),
+        /** Produce each alert to this topic of the `kafka` cluster, keyed by alert id. */
+        kafka: z
+          .object({
+            topic: z.string().min(1),
+            format: z.enum(['json', 'ocsf']).default('json'),
+            maxAttempts: z.number().int().min(1).default(8),
+            baseDelayMs: z.number().int().positive().default(1_000),
+            maxDelayMs: z.number().int().positive().default(300_000),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ enqueueLookbackHours: 168 }),
     /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
     coverage: z
       .object({ windowDays: z.number().int().positive().default(7) })

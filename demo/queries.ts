@@ -27,6 +27,11 @@ export const DEMO_QUERIES: { title: string; sql: string }[] = [
           GROUP BY window, source, principal, error_code HAVING failures >= 20 ORDER BY failures DESC LIMIT 8`,
   },
   {
+    title: 'Alerts by detector and severity',
+    sql: `SELECT detector, severity, count() AS alerts, sum(event_count) AS events, min(first_time) AS first, max(last_time) AS last
+          FROM alerts FINAL WHERE status = 'open' GROUP BY detector, severity ORDER BY detector, severity`,
+  },
+  {
     title: 'Audit-log integrity findings (HSM sequence gaps)',
     sql: `SELECT source, stream, kind, epoch, from_position, to_position, missing, before_time, after_time
           FROM audit_integrity FINAL ORDER BY before_time`,

@@ -1,5 +1,6 @@
 import { OPERATION_CLASS_OF, type OperationName } from '../core/operations.ts';
 import type { KeyEvent } from '../core/key-event.ts';
+import type { DetectConfig } from '../core/config.ts';
 
 /**
  * Cases beside each detector (`<id>.cases.ts`): events that must make it fire and events that
@@ -18,6 +19,8 @@ export interface DetectorCase {
   now: string;
   /** Examine events that happened in [from, to) (ISO); without it, an incremental run at `now`. */
   range?: { from: string; to: string };
+  /** Detect configuration merged over the defaults for this case (settings, cryptoperiods, allow-lists). */
+  config?: Partial<DetectConfig>;
   /** For cases that fire: what the alerts must show. */
   expect?: { alerts?: number; key_id?: string; principal?: string; severity?: string; evidenceIncludes?: Record<string, string | number | boolean> };
 }
@@ -40,7 +43,6 @@ export function event(e: Partial<KeyEvent> & { event_time: string }): KeyEvent {
   const operation = (e.operation ?? 'decrypt') as OperationName;
   return {
     event_id: e.event_id ?? `case-${counter}`,
-    event_time: e.event_time,
     ingest_time: e.ingest_time ?? e.event_time,
     source: 'aws-kms',
     tenant: 'acme',

@@ -59,7 +59,7 @@ async function runCase(d: Detector, c: DetectorCase) {
   return runDetectors({
     store,
     now: new Date(c.now),
-    config: DETECT,
+    config: { ...DETECT, ...c.config },
     detectors: [d],
     ...(c.range ? { range: { from: new Date(c.range.from), to: new Date(c.range.to) } } : {}),
   });

@@ -203,3 +203,27 @@ ORDER BY (detector, run_time);
 CREATE TABLE IF NOT EXISTS keywatch.detector_state ON CLUSTER 'prod'
 AS keywatch.detector_state_local
 ENGINE = Distributed('prod', 'keywatch', 'detector_state_local', 0);
+
+-- 0004_alert_outbox
+CREATE TABLE IF NOT EXISTS keywatch.alert_outbox_local ON CLUSTER 'prod'
+(
+    destination        LowCardinality(String),
+    alert_id           String,
+    revision           String,
+    enqueued_time      DateTime64(3, 'UTC'),
+    alert              String,
+    version            UInt64,
+    state              LowCardinality(String),
+    attempts           UInt32,
+    next_attempt_time  DateTime64(3, 'UTC'),
+    last_attempt_time  Nullable(DateTime64(3, 'UTC')),
+    delivered_time     Nullable(DateTime64(3, 'UTC')),
+    last_status        UInt16,
+    last_error         String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/alert_outbox_local', '{replica}', version)
+ORDER BY (destination, alert_id, revision);
+
+CREATE TABLE IF NOT EXISTS keywatch.alert_outbox ON CLUSTER 'prod'
+AS keywatch.alert_outbox_local
+ENGINE = Distributed('prod', 'keywatch', 'alert_outbox_local', cityHash64(alert_id));

@@ -6,6 +6,7 @@ import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
 import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
 import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
+import { runDetectors } from '../../detectors/engine.ts';
 import { ingest } from '../../ingest/pipeline.ts';
 import { listInputs, openInput } from '../../ingest/transports/file.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
@@ -57,11 +58,17 @@ export function demoCommand(globals: () => GlobalOptions): Command {
           const gaps = await refreshCoverageGaps(store, coverageWindow(now, config.coverage.windowDays), now, config.clickhouse.cluster);
           process.stdout.write('Ingest summary\n' + formatSummary(summary).replace(/^/gm, '  ') + '\n');
           process.stdout.write(`  coverage     ${gaps.length} key(s) with admin activity but no logged use in the last ${config.coverage.windowDays} days\n\n`);
+          // The detectors over the whole generated span, as `keywatch detect --from … --to …` would.
+          const detected = await runDetectors({ store, now, config: config.detect, tenantAccounts: Object.keys({ ...tenants, ...config.tenants }), range: { from: start, to: new Date(today) } });
+          const open = detected.alerts.filter((a) => a.status === 'open');
+          process.stdout.write(`Detectors: ${open.length} alert(s) from ${detected.runs.filter((r) => r.alerts > 0).length} of ${detected.runs.length} detectors (keywatch detect --from ${start.toISOString().slice(0, 10)} --to ${new Date(today).toISOString().slice(0, 10)})\n`);
+          for (const r of detected.runs) process.stdout.write(`  ${r.detector.padEnd(34)} ${r.status === 'ran' ? String(r.alerts).padStart(4) : 'waiting for history'}\n`);
+          process.stdout.write('\n');
           for (const q of DEMO_QUERIES) {
             process.stdout.write(`${q.title}\n  $ keywatch sql "${q.sql.replace(/\s+/g, ' ').trim()}"\n`);
             process.stdout.write((await store.queryText(q.sql, 'PrettyCompactMonoBlock')).replace(/^/gm, '  ') + '\n');
           }
-          process.stdout.write('Injected incidents (detectors arrive in a later release; the rows above already show them):\n');
+          process.stdout.write('Injected incidents (the alerts table and the queries above show them):\n');
           for (const s of DEMO_SOURCES) for (const i of s.incidents({ start, days, seed })) process.stdout.write(`  ${i.at}  ${s.source}/${i.id}: ${i.what}\n`);
           const info = await store.info();
           process.stdout.write(`\nThe events are in ${info.backend === 'embedded' ? `the embedded store at ${info.location}` : info.location}. Try:\n  keywatch status\n  keywatch sql "SELECT source, operation, count() FROM key_events GROUP BY source, operation ORDER BY 3 DESC"\n  keywatch verify-chain\n`);

@@ -2,7 +2,9 @@ import { appendFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
+import { createLogger } from '../../core/logger.ts';
 import { runDetectors } from '../../detectors/engine.ts';
+import { closeDestinations, destinationsFromConfig, enqueueAndDeliver, type DeliverySummary } from '../../detectors/outputs/deliver.ts';
 import { alertsToJsonl } from '../../detectors/outputs/jsonl.ts';
 import { DETECTORS } from '../../detectors/registry.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
@@ -25,7 +27,9 @@ export function detectCommand(globals: () => GlobalOptions): Command {
     .option('--only <ids>', `comma-separated detector ids (${DETECTORS.map((d) => d.id).join(', ')})`)
     .option('--jsonl <file>', 'also append open alerts as JSON lines to FILE (- for stdout)')
     .option('--json', 'print the run summary as JSON')
-    .action(async (opts: { since?: string; from?: string; to?: string; only?: string; jsonl?: string; json?: boolean }) => {
+    .option('--no-deliver', 'put open alerts in the outbox for the destinations in config `alerts`, but do not send them now')
+    .option('--deliver-wait <seconds>', 'keep retrying failed sends that come due within this many seconds', '15')
+    .action(async (opts: { since?: string; from?: string; to?: string; only?: string; jsonl?: string; json?: boolean; deliver: boolean; deliverWait: string }) => {
       const now = systemClock.now();
       if (opts.since && opts.from) throw new KeywatchError('USAGE', 'give --since or --from/--to, not both');
       let range: { from: Date; to: Date } | undefined;
@@ -39,14 +43,33 @@ export function detectCommand(globals: () => GlobalOptions): Command {
       const only = opts.only?.split(',').map((s) => s.trim()).filter(Boolean);
       const unknown = only?.filter((id) => !DETECTORS.some((d) => d.id === id)) ?? [];
       if (unknown.length > 0) throw new KeywatchError('USAGE', `unknown detector ${unknown.join(', ')}; known: ${DETECTORS.map((d) => d.id).join(', ')}`);
-      const result = await withStore(globals(), (store, config) =>
-        runDetectors({ store, now, config: config.detect, tenantAccounts: Object.keys(config.tenants), ...(range ? { range } : {}), ...(only ? { only } : {}) }),
-      );
+      const waitSeconds = Number(opts.deliverWait);
+      if (!Number.isFinite(waitSeconds) || waitSeconds < 0) throw new KeywatchError('USAGE', `--deliver-wait must be a number of seconds, not "${opts.deliverWait}"`);
+      const logger = createLogger();
+      const { result, enqueued, delivery } = await withStore(globals(), async (store, config) => {
+        // Built first, so a destination that is misconfigured fails the run before it detects anything.
+        const destinations = destinationsFromConfig(config, { env: process.env, clock: systemClock, logger });
+        try {
+          const result = await runDetectors({ store, now, config: config.detect, tenantAccounts: Object.keys(config.tenants), ...(range ? { range } : {}), ...(only ? { only } : {}) });
+          if (destinations.length === 0) return { result, enqueued: undefined, delivery: undefined };
+          const sent = await enqueueAndDeliver({ store, destinations, clock: systemClock, lookbackHours: config.alerts.enqueueLookbackHours, deliver: opts.deliver, maxWaitMs: waitSeconds * 1000, logger });
+          return { result, enqueued: sent.enqueued, delivery: sent.delivery };
+        } finally {
+          await closeDestinations(destinations, logger);
+        }
+      });
       const jsonl = alertsToJsonl(result.alerts);
       if (opts.jsonl === '-') process.stdout.write(jsonl);
       else if (opts.jsonl) appendFileSync(opts.jsonl, jsonl);
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ runs: result.runs, alerts: result.alerts.filter((a) => a.status === 'open').length, suppressed: result.alerts.filter((a) => a.status === 'suppressed').length }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            runs: result.runs,
+            alerts: result.alerts.filter((a) => a.status === 'open').length,
+            suppressed: result.alerts.filter((a) => a.status === 'suppressed').length,
+            ...(enqueued ? { outbox: { enqueued, ...(delivery ? { delivery } : {}) } } : {}),
+          }) + '\n',
+        );
         return;
       }
       if (opts.jsonl === '-') return;
@@ -57,7 +80,17 @@ export function detectCommand(globals: () => GlobalOptions): Command {
           `${range ? `events from ${range.from.toISOString()} to ${range.to.toISOString()}` : 'events ingested since each detector\'s last run'}`,
           ...lines,
           ...(open.length ? ['', ...open.map((a) => `${a.severity.padEnd(8)} ${a.first_time} ${a.title}${a.principal ? ` by ${a.principal}` : ''} (${a.event_count} event(s), ${a.tenant})`)] : []),
+          ...(enqueued ? ['', ...deliveryLines(enqueued, delivery)] : []),
         ].join('\n') + '\n',
       );
     });
+}
+
+/** One line per destination: what was enqueued and what sending came to. */
+function deliveryLines(enqueued: Record<string, number>, delivery: DeliverySummary | undefined): string[] {
+  return Object.entries(enqueued).map(([id, n]) => {
+    const d = delivery?.byDestination[id];
+    const sent = d ? `, ${d.delivered} delivered, ${d.pending} waiting to retry${d.dead ? `, ${d.dead} given up` : ''}` : ' (not sent: --no-deliver)';
+    return `alerts to ${id}: ${n} enqueued${sent}`;
+  });
 }

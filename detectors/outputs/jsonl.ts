@@ -1,4 +1,6 @@
+import { appendFile } from 'node:fs/promises';
 import type { AlertRow } from '../engine.ts';
+import type { Destination, OutboxEntry, RetryPolicy, SendOutcome } from './outbox.ts';
 
 /**
  * An alert as one JSON line for SOC pipelines: the alert row with `evidence` parsed, times in
@@ -32,4 +34,29 @@ export function alertsToJsonl(alerts: readonly AlertRow[]): string {
     .filter((a) => a.status === 'open')
     .map((a) => JSON.stringify(alertToJson(a)) + '\n')
     .join('');
+}
+
+/**
+ * The file destination (`alerts.jsonlFile`): appends each alert of the outbox as one JSON line
+ * (the `alertToJson` object). One append per batch; a failed append (disk full, no permission)
+ * is retried. At least once: a line may repeat after a crash between the append and recording it.
+ *
+ * @example const file = jsonlFileDestination('/var/log/keywatch/alerts.jsonl', retry);
+ */
+export function jsonlFileDestination(path: string, retry: RetryPolicy): Destination {
+  return {
+    id: 'file',
+    retry,
+    send: async (entries: readonly OutboxEntry[]): Promise<SendOutcome[]> => {
+      if (entries.length === 0) return [];
+      try {
+        await appendFile(path, entries.map((e) => JSON.stringify(alertToJson(e.alert)) + '\n').join(''));
+        return entries.map(() => ({ result: 'delivered' }));
+      } catch (e) {
+        const error = `cannot append to the alerts file: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+        return entries.map(() => ({ result: 'retry', error }));
+      }
+    },
+    close: async () => undefined,
+  };
 }
