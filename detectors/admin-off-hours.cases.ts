@@ -4,12 +4,25 @@ import { event, type DetectorCases } from './cases.ts';
 // Business hours in these cases are the defaults: 08:00-18:00 UTC, Monday to Friday.
 // 2026-03-02 is a Monday, 2026-03-07 a Saturday.
 const AWS_KEY = 'arn:aws:kms:eu-central-1:111122223333:key/5f0c8a1e-3b7d-4e2a-9c61-0d4f7e2b8a13';
+const ROTATOR = 'arn:aws:iam::111122223333:role/key-rotator';
 const PLATFORM_ADMIN = 'arn:aws:iam::111122223333:role/platform-admin';
 const admin = (operation: KeyEvent['operation'], event_time: string, e: Partial<KeyEvent> = {}) =>
   event({ event_time, key_id: AWS_KEY, region: 'eu-central-1', operation, vendor_operation: operation, principal: PLATFORM_ADMIN, source_ip: '203.0.113.12', ...e });
 
 export const cases: DetectorCases = {
   fires: [
+    {
+      name: 'a nightly automation doing something it never did at night before: a key disabled by the rotation role at 02:10',
+      now: '2026-03-06T06:00:00Z',
+      range: { from: '2026-03-05T00:00:00Z', to: '2026-03-06T00:00:00Z' },
+      events: [
+        admin('rotate_key', '2026-03-02 02:05:00.000', { principal: ROTATOR }),
+        admin('rotate_key', '2026-03-03 02:05:00.000', { principal: ROTATOR }),
+        admin('rotate_key', '2026-03-04 02:05:00.000', { principal: ROTATOR }),
+        admin('disable_key', '2026-03-05 02:10:00.000', { principal: ROTATOR }),
+      ],
+      expect: { alerts: 1, principal: ROTATOR, severity: 'high', evidenceIncludes: { operations: 'disable_key' } },
+    },
     {
       name: 'a GCP key made public with SetIamPolicy at 22:47 on a Monday (Admin Activity entry)',
       now: '2026-03-10T06:00:00Z',
@@ -60,6 +73,17 @@ export const cases: DetectorCases = {
     },
   ],
   quiet: [
+    {
+      name: 'the same nightly rotation job on its fourth night: routine after three earlier nights in the week',
+      now: '2026-03-06T06:00:00Z',
+      range: { from: '2026-03-05T00:00:00Z', to: '2026-03-06T00:00:00Z' },
+      events: [
+        admin('rotate_key', '2026-03-02 02:05:00.000', { principal: ROTATOR }),
+        admin('rotate_key', '2026-03-03 02:05:00.000', { principal: ROTATOR }),
+        admin('rotate_key', '2026-03-04 02:05:00.000', { principal: ROTATOR }),
+        admin('rotate_key', '2026-03-05 02:05:00.000', { principal: ROTATOR }),
+      ],
+    },
     {
       name: 'Azure Key Vault rotating a key on its schedule at 02:00 (KeyRotateIfDue, the service itself)',
       now: '2026-03-03T09:00:00Z',

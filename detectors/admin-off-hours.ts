@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Detector, Finding } from './detector.ts';
 
 // Operations that destroy keys or their protection, hand out key material, or change HSM users
@@ -5,6 +6,11 @@ import type { Detector, Finding } from './detector.ts';
 const HIGH_OPERATIONS = ['disable_key', 'schedule_deletion', 'destroy_version', 'delete_key_material', 'export_key', 'disable_rotation'] as const;
 // One alert per principal per this many minutes: a night's work is one or two alerts.
 const DEDUPE_MINUTES = 720;
+
+/** `regularDays` of off-hours work on the same operation in the `baselineDays` before make it routine; 0 turns that off. */
+const Settings = z
+  .object({ baselineDays: z.number().int().min(1).max(90).default(7), regularDays: z.number().int().min(0).max(90).default(3) })
+  .strict();
 
 interface Row {
   tenant: string;
@@ -27,6 +33,7 @@ interface Row {
 }
 
 export const adminOffHours: Detector = {
+  settings: Settings,
   id: 'admin-off-hours',
   title: 'Key administration outside business hours',
   severity: 'medium',
@@ -42,6 +49,7 @@ export const adminOffHours: Detector = {
     'Microsoft Sentinel: CyberArk - High-Risk Actions Outside Business Hours',
   ],
   falsePositives: [
+    'Automation on a schedule: the same operation by the same principal off-hours on `regularDays` (3) of the `baselineDays` (7) before is treated as routine and left out; a new job alerts on its first nights',
     'Infrastructure-as-code pipelines and scheduled jobs running at night (allow-list their principals)',
     'On-call engineers working an incident, and teams in other time zones than the configured offset',
     'Planned maintenance at night (declare a maintenance window)',
@@ -49,6 +57,17 @@ export const adminOffHours: Detector = {
   dedupeMinutes: DEDUPE_MINUTES,
   async run(ctx) {
     const bh = ctx.config.businessHours;
+    const settings = Settings.parse(ctx.settings);
+    // Outside business hours, in the configured offset (hours that wrap past midnight too).
+    const local = 'addMinutes(event_time, {ah_offset:Int32})';
+    const offHours = `NOT (has({ah_days:Array(UInt8)}, toDayOfWeek(${local}))
+           AND if({ah_start:UInt8} < {ah_end:UInt8},
+                  toHour(${local}) >= {ah_start:UInt8} AND toHour(${local}) < {ah_end:UInt8},
+                  toHour(${local}) >= {ah_start:UInt8} OR toHour(${local}) < {ah_end:UInt8}))`;
+    const candidates = `operation_class IN ('admin', 'policy', 'lifecycle') AND (${ctx.notInternal})
+         -- Scheduled actions of the service itself, also when internal callers are included.
+         AND attributes['scheduled'] != 'true' AND attributes['event_type'] != 'AwsServiceEvent'
+         AND NOT endsWith(vendor_operation, 'EventGridNotification') AND ${offHours}`;
     const rows = await ctx.store.query<Row>(
       `SELECT tenant, principal, any(principal_type) AS ptype,
               toString(min(event_time)) AS first, toString(max(event_time)) AS last,
@@ -58,17 +77,25 @@ export const adminOffHours: Detector = {
               uniqExactIf(key_id, key_id != '') AS key_count, groupUniqArray(source) AS srcs,
               arraySlice(groupUniqArrayIf(source_ip, source_ip != ''), 1, 10) AS ips, countIf(outcome = 'failure') AS failures,
               max(operation_class = 'admin' OR operation IN {ah_high:Array(String)}) AS high
-       FROM key_events
-       WHERE (${ctx.scope.sql}) AND operation_class IN ('admin', 'policy', 'lifecycle') AND (${ctx.notInternal})
-         -- Scheduled actions of the service itself, also when internal callers are included.
-         AND attributes['scheduled'] != 'true' AND attributes['event_type'] != 'AwsServiceEvent'
-         AND NOT endsWith(vendor_operation, 'EventGridNotification')
-         AND NOT (
-           has({ah_days:Array(UInt8)}, toDayOfWeek(addMinutes(event_time, {ah_offset:Int32})))
-           AND if({ah_start:UInt8} < {ah_end:UInt8},
-                  toHour(addMinutes(event_time, {ah_offset:Int32})) >= {ah_start:UInt8} AND toHour(addMinutes(event_time, {ah_offset:Int32})) < {ah_end:UInt8},
-                  -- Hours that wrap past midnight (a night shift's office hours, start >= end).
-                  toHour(addMinutes(event_time, {ah_offset:Int32})) >= {ah_start:UInt8} OR toHour(addMinutes(event_time, {ah_offset:Int32})) < {ah_end:UInt8}))
+       FROM
+       (
+         SELECT e.*, arrayCount(d -> d >= toDate(e.event_time) - {ah_baseline:UInt16} AND d < toDate(e.event_time), h.days) AS prior_days
+         FROM
+         (
+           SELECT tenant, principal, principal_type, event_time, event_id, operation, vendor_operation, operation_class, key_id, source, source_ip, outcome
+           FROM key_events WHERE (${ctx.scope.sql}) AND ${candidates}
+         ) AS e
+         LEFT JOIN
+         (
+           -- Routine night work: the same operation by the same principal off-hours on earlier days
+           -- (a nightly rotation job, scheduled HSM backups) is its schedule, not news.
+           SELECT tenant, principal, vendor_operation, groupUniqArray(toDate(event_time)) AS days
+           FROM key_events
+           WHERE event_time >= {ah_from:DateTime64(3)} - INTERVAL {ah_baseline:UInt16} DAY AND event_time < {ah_to:DateTime64(3)} AND ${candidates}
+           GROUP BY tenant, principal, vendor_operation
+         ) AS h ON e.tenant = h.tenant AND e.principal = h.principal AND e.vendor_operation = h.vendor_operation
+       )
+       WHERE prior_days < {ah_regular:UInt16}
        -- One finding per dedupe bucket, so that each is one alert whatever the run's span.
        GROUP BY tenant, principal, intDiv(toUnixTimestamp(event_time), {ah_bucket:UInt32})
        ORDER BY first`,
@@ -80,6 +107,10 @@ export const adminOffHours: Detector = {
         ah_days: bh.days,
         ah_high: [...HIGH_OPERATIONS],
         ah_bucket: DEDUPE_MINUTES * 60,
+        ah_baseline: settings.baselineDays,
+        ah_regular: settings.regularDays === 0 ? 65535 : settings.regularDays,
+        ah_from: ctx.scope.from.toISOString().replace('T', ' ').replace('Z', ''),
+        ah_to: ctx.scope.to.toISOString().replace('T', ' ').replace('Z', ''),
       },
     );
     return rows.map((r): Finding => {
