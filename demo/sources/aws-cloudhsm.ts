@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
+import { plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic AWS CloudHSM audit logs (User Guide, "Interpreting AWS CloudHSM audit logs") for
@@ -451,5 +452,12 @@ export const awsCloudHsmDemo: DemoSource = {
   source: 'aws-cloudhsm',
   tenants: Object.fromEntries(CLOUDHSM_DEMO_CLUSTERS.map((c) => [c.id, c.tenant])),
   write: (o) => (o.records === undefined ? writeNatural(o) : writeBench(o, o.records)),
-  incidents: (o) => incidentNotes(o.start, o.days, o.seed),
+  incidents: (o) => incidentNotes(o.start, o.days, o.seed).map((i) => ({ ...i, expect: EXPECT[i.id]?.(i.at) })),
+};
+
+/** What should catch each incident (keywatch evaluate). */
+const EXPECT: Record<string, (at: string) => NonNullable<DemoIncident['expect']>> = {
+  'cloudhsm-sequence-gap': () => ({ detectors: ['audit-log-integrity'], tenant: 'globex' }),
+  'cloudhsm-co-login-failures': () => ({ detectors: ['failure-spike'], tenant: 'acme', principal: 'admin' }),
+  'cloudhsm-user-created-at-night': (at) => ({ detectors: plusOffHours(at, ['hsm-admin-operation']), tenant: 'globex' }),
 };

@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
+import { plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Azure Key Vault and Managed HSM `AuditEvent` traffic in the diagnostic-log layout
@@ -691,5 +692,20 @@ export const azureKeyVaultDemo: DemoSource = {
   source: 'azure-key-vault',
   tenants: Object.fromEntries(AZURE_DEMO_VAULTS.map((v) => [v.subscription, v.tenant])),
   write: (o) => (o.records === undefined ? writeNatural(o) : writeBench({ ...o, records: o.records })),
-  incidents: (o) => INCIDENTS.map((i) => ({ id: i.id, at: new Date(incidentTime(o.start, o.days, i)).toISOString(), what: i.what }) satisfies DemoIncident),
+  incidents: (o) =>
+    INCIDENTS.map((i) => {
+      const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) } satisfies DemoIncident;
+    }),
+};
+
+/** What should catch each incident (keywatch evaluate); the coverage gap is `keywatch status`'s, not a detector's. */
+const EXPECT: Record<IncidentId, (at: string) => NonNullable<DemoIncident['expect']>> = {
+  // The generated workloads keep calling ledger-cmk after the purge.
+  'az-key-purged': (at) => ({ detectors: plusOffHours(at, ['key-disabled-or-deleted', 'use-after-disable']), tenant: 'globex' }),
+  'az-unwrap-forbidden-burst': () => ({ detectors: ['failure-spike'], tenant: 'acme', key_id: 'sql-tde' }),
+  // A backup is an export (admin), not a use: first-use-by-principal does not apply.
+  'az-backup-unusual-user': (at) => ({ detectors: plusOffHours(at, []), tenant: 'acme', principal: 'contractor@acme.example.com' }),
+  'az-access-policy-grant': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'globex' }),
+  'az-management-only': () => ({ detectors: [] }),
 };

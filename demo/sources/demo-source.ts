@@ -21,6 +21,13 @@ export interface DemoIncident {
   /** ISO time. */
   at: string;
   what: string;
+  /**
+   * Which detectors should raise an alert for it (ids of detectors/registry.ts) and what the alert
+   * must agree on: `keywatch evaluate` matches alerts to incidents with it. Tenant, principal and
+   * key id are compared when given (principal and key id as case-insensitive substrings); the
+   * alert's span must overlap `at` ± windowMinutes (default 60). No detectors: not a detector's job.
+   */
+  expect?: { detectors: string[]; tenant?: string; principal?: string; key_id?: string; windowMinutes?: number };
 }
 
 export interface DemoSource {
@@ -30,4 +37,16 @@ export interface DemoSource {
   /** Writes the files; returns their paths and the number of records written. */
   write(opts: DemoSourceOptions): Promise<{ files: string[]; records: number }>;
   incidents(opts: Pick<DemoSourceOptions, 'start' | 'days' | 'seed'>): DemoIncident[];
+}
+
+/**
+ * For incident labels of administrative changes: the detectors plus admin-off-hours when `at`
+ * falls outside the default business hours (08:00-18:00 UTC, Monday to Friday), since incident
+ * times move with the demo window and the weekday changes.
+ */
+export function plusOffHours(at: string, detectors: string[]): string[] {
+  const d = new Date(at);
+  const day = d.getUTCDay();
+  const hour = d.getUTCHours();
+  return day === 0 || day === 6 || hour < 8 || hour >= 18 ? [...detectors, 'admin-off-hours'] : detectors;
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
+import { plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Cloud KMS audit-log traffic in the Cloud Audit Logs `LogEntry` layout (Cloud Logging
@@ -610,5 +611,17 @@ export const gcpKmsDemo: DemoSource = {
   source: 'gcp-kms',
   tenants: Object.fromEntries(GCP_DEMO_PROJECTS.map((p) => [p.project, p.tenant])),
   write: (o) => (o.records === undefined ? writeNatural(o) : writeBench({ ...o, records: o.records })),
-  incidents: (o) => INCIDENTS.map((i) => ({ id: i.id, at: new Date(incidentTime(o.start, o.days, i)).toISOString(), what: i.what }) satisfies DemoIncident),
+  incidents: (o) =>
+    INCIDENTS.map((i) => {
+      const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) } satisfies DemoIncident;
+    }),
+};
+
+/** What should catch each incident (keywatch evaluate); the coverage gap is `keywatch status`'s, not a detector's. */
+const EXPECT: Record<IncidentId, (at: string) => NonNullable<DemoIncident['expect']>> = {
+  'gcp-public-key-policy': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'globex' }),
+  'gcp-version-destroyed': (at) => ({ detectors: plusOffHours(at, ['key-disabled-or-deleted']), tenant: 'initech' }),
+  'gcp-denied-decrypt-burst': () => ({ detectors: ['failure-spike', 'cross-account-use'], tenant: 'acme', principal: 'scraper@unknown-proj-7781', key_id: 'orders-cmek' }),
+  'gcp-data-access-off': () => ({ detectors: [] }),
 };

@@ -127,6 +127,8 @@ export const keywatchJsonDemo: DemoSource = {
         id: 'probe-hsm-degraded',
         at: iso(bad.from),
         what: "PKCS#11 probes on acme's Luna HSM 1520102 slow down fortyfold for 20 minutes, then fail with CKR_DEVICE_ERROR for 20 more",
+        // Latency and device errors are health, not security: no detector covers them (failure-spike counts access-denied and invalid-state errors only).
+        expect: { detectors: [] },
       },
     ];
     return incidents;

@@ -5,6 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
+import { plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Thales Luna audit traffic for `keywatch demo` and bench/ingest, in the layouts the
@@ -373,10 +374,11 @@ export const lunaHsmDemo: DemoSource = {
     const t = incidentTimes(o.start, o.days);
     const iso = (ms: number) => new Date(ms).toISOString();
     return [
-      { id: 'luna-co-login-failures', at: iso(t.loginFailures), what: "15 failed crypto-officer logins (RC_PIN_INCORRECT) in under 3 minutes on acme's Luna HSM 1520101" },
-      { id: 'luna-audit-record-gap', at: iso(t.recordGap), what: "25 audit records of acme's Luna HSM 1520102 never reach the collector (a record-number gap)" },
-      { id: 'luna-clone-at-night', at: iso(t.cloneAtNight), what: "initech's HSM security officer clones 6 key objects off Luna HSM 1530201 at 02:40 UTC" },
-      { id: 'dpod-unknown-client', at: iso(t.unknownClient), what: "an unregistered DPoD client from 203.0.113.45 logs in to globex's Luna Cloud HSM service and decrypts 40 times in 5 minutes" },
+      { id: 'luna-co-login-failures', at: iso(t.loginFailures), what: "15 failed crypto-officer logins (RC_PIN_INCORRECT) in under 3 minutes on acme's Luna HSM 1520101", expect: { detectors: ['failure-spike'], tenant: 'acme', principal: 'CO' } },
+      { id: 'luna-audit-record-gap', at: iso(t.recordGap), what: "25 audit records of acme's Luna HSM 1520102 never reach the collector (a record-number gap)", expect: { detectors: ['audit-log-integrity'], tenant: 'acme' } },
+      { id: 'luna-clone-at-night', at: iso(t.cloneAtNight), what: "initech's HSM security officer clones 6 key objects off Luna HSM 1530201 at 02:40 UTC", expect: { detectors: plusOffHours(iso(t.cloneAtNight), ['hsm-admin-operation']), tenant: 'initech' } },
+      // A new client (principal and network) on the service: only the first-use detectors cover it.
+      { id: 'dpod-unknown-client', at: iso(t.unknownClient), what: "an unregistered DPoD client from 203.0.113.45 logs in to globex's Luna Cloud HSM service and decrypts 40 times in 5 minutes", expect: { detectors: ['first-use-by-principal', 'first-use-from-network'], tenant: 'globex' } },
     ];
   },
 };

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
+import { plusOffHours } from './demo-source.ts';
 
 /**
  * HashiCorp Vault audit device traffic (file device, one JSON entry per line, a request and a
@@ -457,5 +458,18 @@ export const vaultDemo: DemoSource = {
   source: 'vault',
   tenants: TENANTS,
   write,
-  incidents: (o): DemoIncident[] => INCIDENTS.map((i) => ({ id: i.id, at: new Date(incidentTime(o.start, o.days, i)).toISOString(), what: i.what })),
+  incidents: (o): DemoIncident[] =>
+    INCIDENTS.map((i) => {
+      const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) };
+    }),
+};
+
+/** What should catch each incident (keywatch evaluate). */
+const EXPECT: Record<(typeof INCIDENTS)[number]['id'], (at: string) => NonNullable<DemoIncident['expect']>> = {
+  'vault-denied-decrypt-burst': () => ({ detectors: ['failure-spike'], tenant: 'globex', principal: 'kubernetes-default-debug-shell' }),
+  // Export and backup are administrative (admin-off-hours); Vault has no detector of its own for key export.
+  'vault-transit-key-export': (at) => ({ detectors: plusOffHours(at, []), tenant: 'acme', principal: 'contractor' }),
+  'vault-audit-device-disabled': (at) => ({ detectors: plusOffHours(at, ['hsm-admin-operation']), principal: 'root' }),
+  'vault-policy-change-night': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'initech', principal: 'lumbergh' }),
 };
