@@ -89,13 +89,16 @@ export const adminOffHours: Detector = {
          (
            -- Routine night work: the same operation by the same principal off-hours on earlier days
            -- (a nightly rotation job, scheduled HSM backups) is its schedule, not news.
-           SELECT tenant, principal, vendor_operation, groupUniqArray(toDate(event_time)) AS days
+           SELECT tenant, principal, operation, groupUniqArray(toDate(event_time)) AS days
            FROM key_events
            WHERE event_time >= {ah_from:DateTime64(3)} - INTERVAL {ah_baseline:UInt16} DAY AND event_time < {ah_to:DateTime64(3)} AND ${candidates}
-           GROUP BY tenant, principal, vendor_operation
-         ) AS h ON e.tenant = h.tenant AND e.principal = h.principal AND e.vendor_operation = h.vendor_operation
+           GROUP BY tenant, principal, operation
+         ) AS h ON e.tenant = h.tenant AND e.principal = h.principal AND e.operation = h.operation
        )
+       -- Whether work is routine needs the days before it: events in the first baselineDays of the
+       -- store's history are not judged (a new deployment does not page on what it sees first).
        WHERE prior_days < {ah_regular:UInt16}
+         AND event_time >= (SELECT min(event_time) FROM key_events) + INTERVAL {ah_baseline:UInt16} DAY
        -- One finding per dedupe bucket, so that each is one alert whatever the run's span.
        GROUP BY tenant, principal, intDiv(toUnixTimestamp(event_time), {ah_bucket:UInt32})
        ORDER BY first`,
