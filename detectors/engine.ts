@@ -200,7 +200,7 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
           return why ? { ...r, status: 'suppressed' as const, suppressed_by: why } : r;
         });
         await o.store.insertRows('alerts', rows);
-        written.push(...rows);
+        for (const r of rows) written.push(r);
         run.alerts = rows.filter((r) => r.status === 'open').length;
         run.suppressed = rows.length - run.alerts;
       }

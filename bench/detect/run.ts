@@ -1,0 +1,135 @@
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { cpus, loadavg } from 'node:os';
+import { join, relative } from 'node:path';
+import { parseArgs } from 'node:util';
+import { OUT_DIR, REPO_ROOT } from '../ingest/paths.ts';
+import { KEYS, MARKER, WINDOW_DAYS } from './generate.ts';
+
+/**
+ * `npm run bench:detect -- [--events N] [--regenerate]`: one full pass of every detector over a
+ * 30-day window of N events (default 20,000,000) on 5,000 keys. The store is made once by
+ * generate.ts (inside ClickHouse, not through the ingest pipeline) and cached in
+ * bench/out/detect-store-<N>; the pass runs in a child process of its own (detect.ts).
+ * Prints one JSON line and writes it to bench/out/detect-<timestamp>.json. Exits 0 whether or not
+ * the target is met; non-zero when a child fails.
+ */
+
+const DEFAULT_EVENTS = 20_000_000;
+const TARGET = { seconds: 60, rssMb: 1024 };
+
+interface GenerateResult {
+  rows: number;
+  windowEvents: number;
+  historyEvents: number;
+  keys: number;
+  parts: number;
+  seconds: number;
+}
+
+interface DetectChildResult {
+  events: number;
+  storeEvents: number;
+  keys: number;
+  seconds: number;
+  peakRssMb: number;
+  alerts: number;
+  clickhouse: string | null;
+  perDetector: Record<string, { seconds: number; alerts: number; findings: number; status: string }>;
+}
+
+const log = (msg: string) => process.stderr.write(`bench:detect: ${msg}\n`);
+
+/** Runs a bench child; its stderr goes to `logPath`, and its last stdout line is its result. */
+async function runChild<T>(script: string, args: string[], logPath: string): Promise<T> {
+  const fd = openSync(logPath, 'w');
+  try {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'detect', script), ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', fd],
+    });
+    let out = '';
+    // Always set for stdio 'pipe'; the type cannot say so when stderr is a file descriptor.
+    const stdout = child.stdout as NonNullable<typeof child.stdout>;
+    stdout.setEncoding('utf8');
+    stdout.on('data', (d: string) => (out += d));
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    if (code !== 0) {
+      const tail = readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
+      throw new Error(`${script} failed (${signal ?? `exit ${code}`}); see ${relative(REPO_ROOT, logPath)}:\n${tail}`);
+    }
+    const last = out.trim().split('\n').pop() ?? '';
+    try {
+      return JSON.parse(last) as T;
+    } catch {
+      throw new Error(`${script} printed no JSON result; last stdout line: ${JSON.stringify(last)}`);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { events: { type: 'string' }, regenerate: { type: 'boolean', default: false } }, strict: true });
+  const events = values.events === undefined ? DEFAULT_EVENTS : Number(values.events);
+  if (!Number.isInteger(events) || events <= 0) throw new Error(`--events must be a positive integer, got ${values.events}`);
+  mkdirSync(OUT_DIR, { recursive: true });
+  const at = new Date();
+  const loadAvg = loadavg().map((n) => Math.round(n * 100) / 100);
+  const stamp = at.toISOString().replace(/[:.]/g, '-');
+
+  const storeDir = join(OUT_DIR, `detect-store-${events}`);
+  const marker = join(storeDir, MARKER);
+  let generated: GenerateResult;
+  let generateSeconds: number | null = null;
+  if (values.regenerate === true || !existsSync(marker)) {
+    log(`generating ${events} events in the window (+ 14 days of history) into ${relative(REPO_ROOT, storeDir)}`);
+    generated = await runChild<GenerateResult>('generate.ts', ['--dir', storeDir, '--events', String(events)], join(OUT_DIR, `detect-${stamp}-generate.log`));
+    generateSeconds = generated.seconds;
+    log(`generated ${generated.rows} rows in ${generated.seconds} s`);
+  } else {
+    generated = JSON.parse(readFileSync(marker, 'utf8')) as GenerateResult;
+    log(`reusing ${relative(REPO_ROOT, storeDir)} (${generated.rows} rows)`);
+  }
+
+  log(`running every detector over the last ${WINDOW_DAYS} days`);
+  const d = await runChild<DetectChildResult>('detect.ts', ['--dir', storeDir], join(OUT_DIR, `detect-${stamp}-detect.log`));
+  if (d.events !== events) throw new Error(`the window holds ${d.events} events, expected ${events}`);
+  if (d.keys !== KEYS) throw new Error(`the window holds ${d.keys} keys, expected ${KEYS}`);
+
+  const perDetector: Record<string, { seconds: number; alerts: number }> = {};
+  for (const [id, r] of Object.entries(d.perDetector)) perDetector[id] = { seconds: r.seconds, alerts: r.alerts };
+  const slowest = Object.entries(perDetector)
+    .sort((a, b) => b[1].seconds - a[1].seconds)
+    .slice(0, 5)
+    .map(([id]) => id);
+  const waiting = Object.entries(d.perDetector).filter(([, r]) => r.status !== 'ran').map(([id]) => id);
+  const chdbPackage = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', 'chdb', 'package.json'), 'utf8')) as { version: string };
+  const result = {
+    bench: 'detect',
+    events: d.events,
+    storeEvents: d.storeEvents,
+    keys: d.keys,
+    windowDays: WINDOW_DAYS,
+    seconds: d.seconds,
+    peakRssMb: d.peakRssMb,
+    alerts: d.alerts,
+    perDetector,
+    slowest,
+    waitingForHistory: waiting,
+    target: TARGET,
+    meetsTarget: d.seconds <= TARGET.seconds && d.peakRssMb <= TARGET.rssMb,
+    generateSeconds,
+    machine: { cpus: cpus().length, loadAvg, node: process.version, chdb: chdbPackage.version, clickhouse: d.clickhouse },
+    at: at.toISOString(),
+  };
+  const line = JSON.stringify(result);
+  writeFileSync(join(OUT_DIR, `detect-${stamp}.json`), `${line}\n`);
+  process.stdout.write(`${line}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:detect: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
