@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runBenchChild } from '../child.ts';
 import { OUT_DIR, REPO_ROOT } from '../ingest/paths.ts';
 import { KEYS, MARKER, WINDOW_DAYS } from './generate.ts';
 
@@ -41,34 +40,6 @@ interface DetectChildResult {
 
 const log = (msg: string) => process.stderr.write(`bench:detect: ${msg}\n`);
 
-/** Runs a bench child; its stderr goes to `logPath`, and its last stdout line is its result. */
-async function runChild<T>(script: string, args: string[], logPath: string): Promise<T> {
-  const fd = openSync(logPath, 'w');
-  try {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'detect', script), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', fd],
-    });
-    let out = '';
-    // Always set for stdio 'pipe'; the type cannot say so when stderr is a file descriptor.
-    const stdout = child.stdout as NonNullable<typeof child.stdout>;
-    stdout.setEncoding('utf8');
-    stdout.on('data', (d: string) => (out += d));
-    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    if (code !== 0) {
-      const tail = readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
-      throw new Error(`${script} failed (${signal ?? `exit ${code}`}); see ${relative(REPO_ROOT, logPath)}:\n${tail}`);
-    }
-    const last = out.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(last) as T;
-    } catch {
-      throw new Error(`${script} printed no JSON result; last stdout line: ${JSON.stringify(last)}`);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { events: { type: 'string' }, regenerate: { type: 'boolean', default: false } }, strict: true });
@@ -85,7 +56,7 @@ async function main(): Promise<void> {
   let generateSeconds: number | null = null;
   if (values.regenerate === true || !existsSync(marker)) {
     log(`generating ${events} events in the window (+ 14 days of history) into ${relative(REPO_ROOT, storeDir)}`);
-    generated = await runChild<GenerateResult>('generate.ts', ['--dir', storeDir, '--events', String(events)], join(OUT_DIR, `detect-${stamp}-generate.log`));
+    generated = await runBenchChild<GenerateResult>('bench/detect/generate.ts', ['--dir', storeDir, '--events', String(events)], join(OUT_DIR, `detect-${stamp}-generate.log`));
     generateSeconds = generated.seconds;
     log(`generated ${generated.rows} rows in ${generated.seconds} s`);
   } else {
@@ -94,7 +65,7 @@ async function main(): Promise<void> {
   }
 
   log(`running every detector over the last ${WINDOW_DAYS} days`);
-  const d = await runChild<DetectChildResult>('detect.ts', ['--dir', storeDir], join(OUT_DIR, `detect-${stamp}-detect.log`));
+  const d = await runBenchChild<DetectChildResult>('bench/detect/detect.ts', ['--dir', storeDir], join(OUT_DIR, `detect-${stamp}-detect.log`));
   if (d.events !== events) throw new Error(`the window holds ${d.events} events, expected ${events}`);
   if (d.keys !== KEYS) throw new Error(`the window holds ${d.keys} keys, expected ${KEYS}`);
 

@@ -1,10 +1,9 @@
-import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_EVENTS, ensureEventsFile } from './generate.ts';
+import { runBenchChild } from '../child.ts';
 import { OUT_DIR, REPO_ROOT } from './paths.ts';
 
 /**
@@ -36,34 +35,6 @@ interface KeywatchResult {
 
 const log = (msg: string) => process.stderr.write(`bench:ingest: ${msg}\n`);
 
-/** Runs a bench child; its stderr goes to `logPath`, and its last stdout line is its result. */
-async function runChild<T>(script: string, args: string[], logPath: string): Promise<T> {
-  const fd = openSync(logPath, 'w');
-  try {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'ingest', script), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', fd],
-    });
-    let out = '';
-    // Always set for stdio 'pipe'; the type cannot say so when stderr is a file descriptor.
-    const stdout = child.stdout as NonNullable<typeof child.stdout>;
-    stdout.setEncoding('utf8');
-    stdout.on('data', (d: string) => (out += d));
-    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-    if (code !== 0) {
-      const tail = readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n');
-      throw new Error(`${script} failed (${signal ?? `exit ${code}`}); see ${relative(REPO_ROOT, logPath)}:\n${tail}`);
-    }
-    const last = out.trim().split('\n').pop() ?? '';
-    try {
-      return JSON.parse(last) as T;
-    } catch {
-      throw new Error(`${script} printed no JSON result; last stdout line: ${JSON.stringify(last)}`);
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function checkRows(side: string, got: number, want: number): void {
   if (got !== want) throw new Error(`${side} loaded ${got} rows, expected ${want}`);
@@ -86,17 +57,17 @@ async function main(): Promise<void> {
 
   const args = (f: { path: string; events: number }) => ['--file', f.path, '--events', String(f.events)];
   log('native: chdb INSERT ... SELECT * FROM file(JSONEachRow)');
-  const native = await runChild<NativeResult>('native.ts', args(file), join(OUT_DIR, `ingest-${stamp}-native.log`));
+  const native = await runBenchChild<NativeResult>('bench/ingest/native.ts', args(file), join(OUT_DIR, `ingest-${stamp}-native.log`));
   checkRows('native', native.rows, events);
   log(`native: ${native.eventsPerSecond} events/s`);
   log('keywatch: ingest() into a fresh embedded store');
-  const keywatch = await runChild<KeywatchResult>('keywatch.ts', args(file), join(OUT_DIR, `ingest-${stamp}-keywatch.log`));
+  const keywatch = await runBenchChild<KeywatchResult>('bench/ingest/keywatch.ts', args(file), join(OUT_DIR, `ingest-${stamp}-keywatch.log`));
   checkRows('keywatch', keywatch.rows, events);
   log(`keywatch: ${keywatch.eventsPerSecond} events/s, peak RSS ${keywatch.peakRssMb} MB, store time ${JSON.stringify(keywatch.storeSeconds ?? {})}`);
   let keywatch4x: KeywatchResult | undefined;
   if (file4x) {
     log(`keywatch: ${file4x.events} events for the memory check`);
-    keywatch4x = await runChild<KeywatchResult>('keywatch.ts', args(file4x), join(OUT_DIR, `ingest-${stamp}-keywatch-4x.log`));
+    keywatch4x = await runBenchChild<KeywatchResult>('bench/ingest/keywatch.ts', args(file4x), join(OUT_DIR, `ingest-${stamp}-keywatch-4x.log`));
     checkRows('keywatch (4x)', keywatch4x.rows, file4x.events);
     log(`keywatch 4x: ${keywatch4x.eventsPerSecond} events/s, peak RSS ${keywatch4x.peakRssMb} MB`);
   }

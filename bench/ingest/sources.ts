@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { once } from 'node:events';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
 import { ensureEventsFile } from './generate.ts';
-import { OUT_DIR, REPO_ROOT } from './paths.ts';
+import { runBenchChild } from '../child.ts';
+import { OUT_DIR } from './paths.ts';
 
 /**
  * `npm run bench:sources -- [--records N] [--only a,b]`: the full pipeline's rate for every source
@@ -30,24 +29,6 @@ interface DirResult {
   peakRssMb: number;
 }
 
-async function runChild(dir: string, records: number, logPath: string): Promise<DirResult> {
-  const fd = openSync(logPath, 'w');
-  try {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench', 'ingest', 'ingest-dir.ts'), '--dir', dir, '--records', String(records)], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', fd],
-    });
-    let out = '';
-    const stdout = child.stdout as NonNullable<typeof child.stdout>;
-    stdout.setEncoding('utf8');
-    stdout.on('data', (d: string) => (out += d));
-    const [code] = (await once(child, 'close')) as [number | null];
-    if (code !== 0) throw new Error(`ingest of ${relative(REPO_ROOT, dir)} failed; see ${relative(REPO_ROOT, logPath)}:\n${readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n')}`);
-    return JSON.parse(out.trim().split('\n').pop() ?? '') as DirResult;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** Generates (or reuses) one source's input; returns the directory and its record count. */
 async function ensureSourceDir(root: string, source: string, records: number): Promise<{ dir: string; records: number }> {
@@ -87,7 +68,7 @@ async function main(): Promise<void> {
   for (const source of sources) {
     const input = await ensureSourceDir(root, source, records);
     log(`${source}: ${input.records} records`);
-    const r = await runChild(input.dir, input.records, join(OUT_DIR, `sources-${stamp}-${source}.log`));
+    const r = await runBenchChild<DirResult>('bench/ingest/ingest-dir.ts', ['--dir', input.dir, '--records', String(input.records)], join(OUT_DIR, `sources-${stamp}-${source}.log`));
     results[source] = { ...r, avgRecordBytes: Math.round(r.bytes / Math.max(1, r.read)) };
     log(`${source}: ${r.recordsPerSecond} records/s, peak RSS ${r.peakRssMb} MB`);
   }

@@ -52,9 +52,8 @@ describe('the webhook destination', () => {
     receiver = await startReceiver({ secret: SECRET });
     const hook = webhookDestination({ url: receiver.url, secret: SECRET, format: 'json', timeoutMs: 5000, retry: RETRY }, CLOCK);
     expect(await hook.send([entry()])).toEqual([{ result: 'delivered', status: 204 }]);
-    const [req] = receiver.requests;
-    expect(req).toBeDefined();
-    if (!req) return;
+    expect(receiver.requests).toHaveLength(1);
+    const req = receiver.requests[0] as (typeof receiver.requests)[number];
     expect(req.method).toBe('POST');
     expect(req.verified).toBe(true);
     expect(req.headers['x-keywatch-signature']).toBe(signBody(SECRET, req.body));
