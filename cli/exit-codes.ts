@@ -15,6 +15,7 @@ export function exitCodeFor(code: ErrorCode): number {
   switch (code) {
     case 'USAGE':
     case 'CONFIG_INVALID':
+    case 'SLO_SPEC_INVALID':
     case 'FORMAT_UNKNOWN':
     case 'READ_ONLY_VIOLATION':
       return EXIT.USAGE;

@@ -6,6 +6,7 @@
  */
 export type ErrorCode =
   | 'CONFIG_INVALID'
+  | 'SLO_SPEC_INVALID'
   | 'USAGE'
   | 'INPUT_NOT_FOUND'
   | 'INPUT_UNREADABLE'

@@ -1,0 +1,126 @@
+import type { QueryParams } from '../storage/store.ts';
+import type { EventFilter, GroupDimension, Indicator } from './spec.ts';
+
+/*
+ * SQL for one SLO evaluation: one query that counts good and total occurrences per group over
+ * every window the SLO needs, ending at the evaluation time. Each indicator is first turned into
+ * a relation of occurrences (group columns, t, n, good) and then counted with sumIf per window,
+ * so every kind of indicator shares the windowing. Values only ever reach the SQL as parameters.
+ */
+
+const COLUMN: Record<Exclude<keyof EventFilter, 'not'>, string> = {
+  tenant: 'tenant',
+  source: 'source',
+  region: 'region',
+  keyId: 'key_id',
+  operation: 'operation',
+  operationClass: 'operation_class',
+  outcome: 'outcome',
+  errorCode: 'error_code',
+  principalType: 'principal_type',
+};
+
+const GROUP_COLUMN: Record<GroupDimension, string> = { tenant: 'tenant', source: 'source', region: 'region', key: 'key_id' };
+
+/** Builds parameter names that never collide within one query. */
+class Params {
+  readonly values: QueryParams = {};
+  private n = 0;
+  add(value: unknown, type: string): string {
+    const name = `p${this.n++}`;
+    this.values[name] = value;
+    return `{${name}:${type}}`;
+  }
+}
+
+/** A filter as a SQL predicate (TRUE when empty). */
+export function filterSql(f: EventFilter, p: Params): string {
+  const parts: string[] = [];
+  for (const [field, column] of Object.entries(COLUMN) as [Exclude<keyof EventFilter, 'not'>, string][]) {
+    const values = f[field];
+    if (values && values.length > 0) parts.push(`${column} IN ${p.add(values, 'Array(String)')}`);
+  }
+  if (f.not) parts.push(`NOT (${filterSql(f.not, p)})`);
+  return parts.length > 0 ? parts.join(' AND ') : '1';
+}
+
+export interface WindowSpec {
+  /** Column suffix and the label stored in slo_status, e.g. `1h`. */
+  name: string;
+  /** Window start: the evaluation time minus the window. */
+  from: Date;
+}
+
+export interface SliQuery {
+  sql: string;
+  params: QueryParams;
+}
+
+const ch = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
+
+/** The occurrences relation of an indicator, over [from, to). */
+function occurrences(ind: Indicator, cols: string, from: Date, to: Date, p: Params): string {
+  const range = (column: string) => `${column} >= ${p.add(ch(from), 'DateTime64(3)')} AND ${column} < ${p.add(ch(to), 'DateTime64(3)')}`;
+  if ('ratio' in ind) {
+    return `SELECT ${cols}, event_time AS t, toUInt64(1) AS n, (${filterSql(ind.ratio.good, p)}) AS good
+      FROM key_events WHERE ${range('event_time')} AND (${filterSql(ind.ratio.total, p)})`;
+  }
+  if ('latency' in ind) {
+    return `SELECT ${cols}, event_time AS t, toUInt64(1) AS n, (latency_ms <= ${p.add(ind.latency.thresholdMs, 'Float64')}) AS good
+      FROM key_events WHERE ${range('event_time')} AND latency_ms IS NOT NULL AND (${filterSql(ind.latency.filter, p)})`;
+  }
+  if ('auditCompleteness' in ind) {
+    const src = p.add(ind.auditCompleteness.source, 'Array(String)');
+    // A gap counts at the time of the record after it: that is when it became visible.
+    return `SELECT ${cols}, event_time AS t, toUInt64(1) AS n, 1 AS good FROM key_events WHERE ${range('event_time')} AND source IN ${src}
+      UNION ALL
+      SELECT ${cols}, after_time AS t, missing AS n, 0 AS good FROM audit_integrity FINAL
+      WHERE kind = 'sequence_gap' AND missing > 0 AND source IN ${src} AND ${range('after_time')}`;
+  }
+  if ('rotation' in ind) {
+    // Completed rotations (provider-internal ones included: AWS and Azure rotate as the provider)
+    // and keys the rotation-overdue detector found overdue, at their latest detection.
+    return `SELECT ${cols}, event_time AS t, toUInt64(1) AS n, 1 AS good FROM key_events
+      WHERE ${range('event_time')} AND operation = 'rotate_key' AND outcome = 'success' AND (${filterSql(ind.rotation.filter, p)})
+      UNION ALL
+      SELECT ${cols}, detected_time AS t, toUInt64(1) AS n, 0 AS good FROM alerts FINAL
+      WHERE detector = 'rotation-overdue' AND status = 'open' AND ${range('detected_time')}`;
+  }
+  const r = ind.alertRecovery;
+  const thr = p.add(r.thresholdMinutes * 60, 'UInt32');
+  const extra = [r.detectors ? `detector IN ${p.add(r.detectors, 'Array(String)')}` : "detector != 'slo-burn-rate'", r.severities ? `severity IN ${p.add(r.severities, 'Array(String)')}` : '1'].join(' AND ');
+  // A resolved alert counts when it was resolved; one still open counts as bad once it is older than the threshold.
+  return `SELECT ${cols}, t, toUInt64(1) AS n, good FROM
+    (
+      SELECT ${cols}, if(status = 'resolved', resolved_time, first_time + toIntervalSecond(${thr})) AS t,
+             status = 'resolved' AND dateDiff('second', first_time, resolved_time) <= ${thr} AS good
+      FROM alerts FINAL
+      WHERE ${extra} AND (status = 'resolved' AND resolved_time IS NOT NULL OR status = 'open')
+    )
+    WHERE ${range('t')}`;
+}
+
+/**
+ * One query returning, per group, `good_<i>` and `total_<i>` for each window i (in the order
+ * given), with the group columns tenant, source, region, key_id ('' when not grouped by).
+ */
+export function sliQuery(ind: Indicator, groupBy: readonly GroupDimension[], windows: readonly WindowSpec[], at: Date): SliQuery {
+  const p = new Params();
+  const earliest = new Date(Math.min(...windows.map((w) => w.from.getTime())));
+  const groupCols = (['tenant', 'source', 'region', 'key'] as const).map((d) => (groupBy.includes(d) ? GROUP_COLUMN[d] : `'' AS ${GROUP_COLUMN[d]}`));
+  const rel = occurrences(ind, groupCols.join(', '), earliest, at, p);
+  const counts = windows
+    .map((w, i) => {
+      const from = p.add(ch(w.from), 'DateTime64(3)');
+      return `sumIf(n, t >= ${from}) AS total_${i}, sumIf(n, good AND t >= ${from}) AS good_${i}`;
+    })
+    .join(',\n       ');
+  return {
+    sql: `SELECT tenant, source, region, key_id,
+       ${counts}
+FROM (${rel})
+GROUP BY tenant, source, region, key_id
+ORDER BY tenant, source, region, key_id`,
+    params: p.values,
+  };
+}
