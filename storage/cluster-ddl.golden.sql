@@ -227,3 +227,38 @@ ORDER BY (destination, alert_id, revision);
 CREATE TABLE IF NOT EXISTS keywatch.alert_outbox ON CLUSTER 'prod'
 AS keywatch.alert_outbox_local
 ENGINE = Distributed('prod', 'keywatch', 'alert_outbox_local', cityHash64(alert_id));
+
+-- 0005_slo
+ALTER TABLE keywatch.alerts_local ON CLUSTER 'prod' ADD COLUMN IF NOT EXISTS resolved_time Nullable(DateTime64(3, 'UTC'));
+
+ALTER TABLE keywatch.alerts ON CLUSTER 'prod' ADD COLUMN IF NOT EXISTS resolved_time Nullable(DateTime64(3, 'UTC'));
+
+CREATE TABLE IF NOT EXISTS keywatch.slo_status_local ON CLUSTER 'prod'
+(
+    evaluated_time    DateTime64(3, 'UTC'),
+    slo               LowCardinality(String),
+    display_name      String,
+    period            LowCardinality(String),
+    objective         Float64,
+    tenant            LowCardinality(String),
+    source            LowCardinality(String),
+    region            LowCardinality(String),
+    key_id            String,
+    window_name       LowCardinality(String),
+    window_seconds    UInt32,
+    good              UInt64,
+    total             UInt64,
+    error_ratio       Nullable(Float64),
+    burn_rate         Nullable(Float64),
+    budget_remaining  Nullable(Float64),
+    state             LowCardinality(String),
+    written_time      DateTime64(3, 'UTC')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/slo_status_local', '{replica}', written_time)
+PARTITION BY toYYYYMM(evaluated_time)
+ORDER BY (slo, tenant, source, region, key_id, window_name, evaluated_time)
+TTL toDateTime(evaluated_time) + INTERVAL 400 DAY;
+
+CREATE TABLE IF NOT EXISTS keywatch.slo_status ON CLUSTER 'prod'
+AS keywatch.slo_status_local
+ENGINE = Distributed('prod', 'keywatch', 'slo_status_local', cityHash64(slo, key_id));

@@ -29,8 +29,13 @@ export function toClusterStatements(statement: string, opts: ClusterOptions): st
       `CREATE TABLE IF NOT EXISTS ${opts.database}.${name} ${onCluster}\nAS ${opts.database}.${local}\nENGINE = Distributed('${opts.cluster}', '${opts.database}', '${local}', ${shardKey})`,
     ];
   }
-  const alter = /^ALTER TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+([\s\S]*)$/.exec(statement.trim());
-  if (alter) return [`ALTER TABLE ${opts.database}.${alter[1]}_local ${onCluster} ${alter[2]}`];
+  const alter = /^ALTER TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+([\s\S]*)$/.exec(statement.replace(/^(\s*--[^\n]*\n)+/, '').trim());
+  if (alter) {
+    const local = `ALTER TABLE ${opts.database}.${alter[1]}_local ${onCluster} ${alter[2]}`;
+    // A column change must reach the Distributed table too: it keeps the columns it was created with.
+    if (/^(ADD|DROP|MODIFY|RENAME) COLUMN\b/i.test(alter[2] ?? '')) return [local, `ALTER TABLE ${opts.database}.${alter[1]} ${onCluster} ${alter[2]}`];
+    return [local];
+  }
   const db = /^CREATE DATABASE IF NOT EXISTS\s+(\w+)\s*$/.exec(statement.trim());
   if (db) return [`CREATE DATABASE IF NOT EXISTS ${db[1]} ${onCluster}`];
   throw new Error(`cluster DDL: no rule for statement: ${statement.slice(0, 80)}`);
