@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { KeywatchError } from './errors.ts';
 
@@ -9,6 +10,30 @@ import { KeywatchError } from './errors.ts';
  *
  * @example loadConfig({ configPath: 'keywatch.config.json', env: process.env, flags: { dataDir: '/var/lib/keywatch' } })
  */
+/** Which alerts a destination takes; a list left out takes everything. */
+const AlertRoute = z
+  .object({
+    severities: z.array(z.enum(['info', 'low', 'medium', 'high', 'critical'])).min(1).optional(),
+    detectors: z.array(z.string().min(1)).min(1).optional(),
+  })
+  .strict();
+
+/** A signed webhook destination: POSTs each alert as JSON, X-Keywatch-Signature: sha256=<hex HMAC-SHA256 of the body>. */
+const Webhook = z
+  .object({
+    url: z.string().url().regex(/^https?:\/\//i, 'an http:// or https:// URL'),
+    /** The HMAC-SHA256 key; KEYWATCH_WEBHOOK_SECRET in the environment overrides it. */
+    secret: z.string().min(16, 'at least 16 characters').optional(),
+    /** `json`: the JSONL object; `ocsf`: an OCSF Detection Finding (class 2004). */
+    format: z.enum(['json', 'ocsf']).default('json'),
+    timeoutMs: z.number().int().positive().default(10_000),
+    maxAttempts: z.number().int().min(1).default(8),
+    baseDelayMs: z.number().int().positive().default(1_000),
+    maxDelayMs: z.number().int().positive().default(300_000),
+    only: AlertRoute.optional(),
+  })
+  .strict();
+
 export const Config = z
   .object({
     dataDir: z.string().min(1).default('./keywatch-data'),
@@ -167,20 +192,13 @@ export const Config = z
         /** Append each open alert as one JSON line to this file. */
         jsonlFile: z.string().min(1).optional(),
         /** POST each alert as JSON, signed: X-Keywatch-Signature: sha256=<hex HMAC-SHA256 of the body>. */
-        webhook: z
-          .object({
-            url: z.string().url().regex(/^https?:\/\//i, 'an http:// or https:// URL'),
-            /** The HMAC-SHA256 key; KEYWATCH_WEBHOOK_SECRET in the environment overrides it. */
-            secret: z.string().min(16, 'at least 16 characters').optional(),
-            /** `json`: the JSONL object; `ocsf`: an OCSF Detection Finding (class 2004). */
-            format: z.enum(['json', 'ocsf']).default('json'),
-            timeoutMs: z.number().int().positive().default(10_000),
-            maxAttempts: z.number().int().min(1).default(8),
-            baseDelayMs: z.number().int().positive().default(1_000),
-            maxDelayMs: z.number().int().positive().default(300_000),
-          })
-          .strict()
-          .optional(),
+        webhook: Webhook.optional(),
+        /**
+         * More webhooks, each with a name, e.g. a pager for pages and a ticket system for tickets:
+         * [{"name": "pager", "url": ..., "only": {"severities": ["critical"]}}]. The secret comes
+         * from KEYWATCH_WEBHOOK_SECRET_<NAME> (upper case), else `secret`.
+         */
+        webhooks: z.array(Webhook.extend({ name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lower-case letters, digits and dashes') }).strict()).default([]),
         /** Produce each alert to this topic of the `kafka` cluster, keyed by alert id. */
         kafka: z
           .object({
@@ -189,12 +207,21 @@ export const Config = z
             maxAttempts: z.number().int().min(1).default(8),
             baseDelayMs: z.number().int().positive().default(1_000),
             maxDelayMs: z.number().int().positive().default(300_000),
+            only: AlertRoute.optional(),
           })
           .strict()
           .optional(),
       })
       .strict()
-      .default({ enqueueLookbackHours: 168 }),
+      .default({ enqueueLookbackHours: 168, webhooks: [] }),
+    /**
+     * SLOs over key operations (slo/): spec files or directories (YAML or JSON), relative to the
+     * config file. None: the shipped examples in slo/examples/.
+     */
+    slo: z
+      .object({ specs: z.array(z.string().min(1)).default([]) })
+      .strict()
+      .default({ specs: [] }),
     /** Coverage gaps: admin activity on a key but no data-plane events in the window. */
     coverage: z
       .object({ windowDays: z.number().int().positive().default(7) })
@@ -255,6 +282,10 @@ export function loadConfig(opts: { configPath?: string; env?: NodeJS.ProcessEnv;
   const parsed = Config.safeParse(merged);
   if (!parsed.success) {
     throw new KeywatchError('CONFIG_INVALID', `invalid configuration${opts.configPath ? ` in ${opts.configPath}` : ''}: ${describeIssues(parsed.error)}`);
+  }
+  if (opts.configPath) {
+    const base = dirname(resolve(opts.configPath));
+    parsed.data.slo.specs = parsed.data.slo.specs.map((p) => resolve(base, p));
   }
   return parsed.data;
 }

@@ -22,8 +22,10 @@ export type AlertRow = {
   event_ids: string[];
   evidence: string;
   runbook: string;
-  status: 'open' | 'suppressed';
+  status: 'open' | 'suppressed' | 'resolved';
   suppressed_by: string;
+  /** Set when the alert was resolved (SLO alerts resolve themselves; see core/alert.ts). */
+  resolved_time?: string | null;
 };
 
 export interface DetectorRun {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from '../storage/chdb/embedded-store.ts';
 import { migrate } from '../storage/migrate.ts';
 import type { Store } from '../storage/store.ts';
-import { evaluateSlos, SLO_DETECTOR } from './engine.ts';
+import { evaluateSlos, replaySlos, SLO_DETECTOR } from './engine.ts';
 import { parseSpecs, type SloSpec } from './spec.ts';
 
 let store: Store;
@@ -108,6 +108,24 @@ describe('a burst of decrypt failures against a 99.9% SLO over 30 days', () => {
     const ev = JSON.parse(alerts[0]?.evidence ?? '{}') as { policies: { policy: string; burn_long: number; burn_short: number }[]; windows: Record<string, { good: number; total: number }> };
     expect(ev.policies).toEqual([{ policy: 'page-fast', factor: 14.4, burn_long: 14.5, burn_short: 30 }]);
     expect(ev.windows['1h']).toEqual({ good: 6000 - 87, total: 6000 });
+  });
+
+  it('replays a past range minute by minute with the same alert timeline as evaluating each minute', async () => {
+    const r = await replaySlos({ store, specs: [DECRYPT_999], from: at(20), to: at(68), stepMinutes: 1, statusEveryMinutes: 10 });
+    expect(r.steps).toBe(49);
+    expect(r.transitions.map((t) => [t.at, t.change, t.action, t.group.key_id])).toEqual([
+      [at(29).toISOString(), 'opened', 'page', 'key-a'],
+      [at(63).toISOString(), 'resolved', 'page', 'key-a'],
+    ]);
+    const alerts = await sloAlerts();
+    expect(alerts.map((a) => [a.status, a.first_time, a.resolved_time])).toEqual([['resolved', ch(T0 + 29 * MIN), ch(T0 + 63 * MIN)]]);
+    // The burn rates it records are those of an evaluation at that instant.
+    const instant = await evaluateSlos({ store, specs: [DECRYPT_999], at: at(30), write: false });
+    const [row] = await store.query<{ burn_rate: number }>("SELECT burn_rate FROM slo_status FINAL WHERE key_id = 'key-a' AND window_name = '1h' AND evaluated_time = {t:DateTime64(3)}", { t: ch(T0 + 30 * MIN) });
+    expect(row?.burn_rate).toBeCloseTo(instant.results.find((g) => g.group.key_id === 'key-a')?.windows.find((w) => w.window === '1h')?.burnRate ?? -1, 9);
+    // slo_status every 10 minutes and at the last step: 20, 30, ..., 60, 68.
+    const times = await store.query<{ t: string }>("SELECT DISTINCT toString(evaluated_time) AS t FROM slo_status ORDER BY t");
+    expect(times.map((x) => x.t)).toEqual([20, 30, 40, 50, 60, 68].map((m) => ch(T0 + m * MIN)));
   });
 
   it('keeps one alert while the page holds, however often it is evaluated', async () => {

@@ -80,6 +80,107 @@ function describeGroup(g: GroupKey): string {
 
 const fmt = (x: number | null): string => (x === null ? 'n/a' : Number.isFinite(x) ? `${Number(x.toFixed(2))}×` : '∞');
 
+type OpenAlert = AlertRecord & { action: string };
+
+/** Per group: the counts of each window label. */
+interface GroupCounts {
+  group: GroupKey;
+  counts: Map<string, Counts>;
+}
+
+function resultsOf(spec: SloSpec, policies: readonly BurnRatePolicy[], labels: readonly string[], groups: readonly GroupCounts[]): GroupResult[] {
+  const objective = objectiveOf(spec);
+  const period = periodOf(spec);
+  const list = [...groups];
+  // An SLO over everything has one group even with no events at all: "no data" is a state to report.
+  if (list.length === 0 && spec.spec.groupBy.length === 0) list.push({ group: { tenant: '', source: '', region: '', key_id: '' }, counts: new Map() });
+  return list.map(({ group, counts }) => {
+    const get = (l: string): Counts => counts.get(l) ?? { good: 0, total: 0 };
+    const policyResults = policies.map((p) => evaluatePolicy(p, get(p.longWindow), get(p.shortWindow), objective, spec.spec.minEvents));
+    return {
+      slo: spec.metadata.name,
+      group,
+      state: sloState(policyResults, get(period)),
+      budgetRemaining: budgetRemaining(get(period), objective),
+      windows: labels.map((l) => ({ window: l, ...get(l), errorRatio: errorRatio(get(l)), burnRate: burnRate(get(l), objective) })),
+      policies: policyResults,
+    };
+  });
+}
+
+function statusRowsOf(spec: SloSpec, results: readonly GroupResult[], at: Date, written: string): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const g of results) {
+    for (const w of g.windows) {
+      rows.push({
+        evaluated_time: ch(at),
+        slo: spec.metadata.name,
+        display_name: spec.metadata.displayName ?? spec.metadata.name,
+        period: periodOf(spec),
+        objective: objectiveOf(spec),
+        ...g.group,
+        window_name: w.window,
+        window_seconds: durationMs(w.window) / 1000,
+        good: w.good,
+        total: w.total,
+        error_ratio: w.errorRatio,
+        // JSON has no infinity; ClickHouse reads the quoted `inf` into Float64.
+        burn_rate: w.burnRate === null ? null : Number.isFinite(w.burnRate) ? w.burnRate : 'inf',
+        budget_remaining: g.budgetRemaining,
+        state: g.state,
+        written_time: written,
+      });
+    }
+  }
+  return rows;
+}
+
+async function openAlertsOf(store: Store, slo: string): Promise<Map<string, OpenAlert>> {
+  const open = await store.query<OpenAlert>(
+    `SELECT alert_id, toString(detected_time) AS detected_time, detector, title, severity, score, tenant, key_id, principal,
+            toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, evidence, runbook, status, suppressed_by,
+            JSONExtractString(evidence, 'action') AS action
+     FROM alerts FINAL
+     WHERE detector = {d:String} AND status = 'open' AND JSONExtractString(evidence, 'slo') = {slo:String}`,
+    { d: SLO_DETECTOR, slo },
+  );
+  return new Map(open.map((a) => [`${groupId(groupOfAlert(a))}\u0000${a.action}`, { ...a, score: Number(a.score), event_count: Number(a.event_count) }]));
+}
+
+/**
+ * Moves the SLO's alerts at `at`: opens one per group and action that fires without an open
+ * alert, resolves open ones whose action no longer fires. `open` is updated in place.
+ */
+function advance(spec: SloSpec, policies: readonly BurnRatePolicy[], results: readonly GroupResult[], open: Map<string, OpenAlert>, at: Date): { alerts: AlertRecord[]; transitions: SloTransition[] } {
+  const name = spec.metadata.name;
+  const alerts: AlertRecord[] = [];
+  const transitions: SloTransition[] = [];
+  const firing = new Map<string, { g: GroupResult; action: 'page' | 'ticket'; fired: PolicyResult[] }>();
+  for (const g of results) {
+    for (const action of ['page', 'ticket'] as const) {
+      const fired = g.policies.filter((p) => p.state === 'firing' && p.action === action);
+      if (fired.length > 0) firing.set(`${groupId(g.group)}\u0000${action}`, { g, action, fired });
+    }
+  }
+  for (const [k, f] of firing) {
+    if (open.has(k)) continue;
+    const row = openedAlert(spec, policies, f.g, f.action, f.fired, at, objectiveOf(spec), periodOf(spec));
+    alerts.push(row);
+    open.set(k, { ...row, action: f.action });
+    transitions.push({ slo: name, group: f.g.group, action: f.action, change: 'opened', alert_id: row.alert_id });
+  }
+  for (const [k, a] of [...open]) {
+    if (firing.has(k)) continue;
+    const g = results.find((r) => `${groupId(r.group)}\u0000${a.action}` === k);
+    const evidence = { ...(JSON.parse(a.evidence) as Record<string, unknown>), resolved_at: at.toISOString(), budget_remaining_at_resolve: g?.budgetRemaining ?? null, state_at_resolve: g?.state ?? 'no_data' };
+    const { action, ...rest } = a;
+    alerts.push({ ...rest, detected_time: ch(at), last_time: ch(at), status: 'resolved', resolved_time: ch(at), evidence: JSON.stringify(evidence) });
+    open.delete(k);
+    transitions.push({ slo: name, group: groupOfAlert(a), action: action as 'page' | 'ticket', change: 'resolved', alert_id: a.alert_id });
+  }
+  return { alerts, transitions };
+}
+
 /**
  * Evaluates SLOs at one instant: counts per group and window, burn rates, budgets, policy states;
  * writes slo_status and moves burn-rate alerts between open and resolved (one alert per SLO,
@@ -89,111 +190,130 @@ export async function evaluateSlos(o: EvaluateOptions): Promise<SloEvaluation> {
   const tables = o.tables ?? loadWindowTables();
   const write = o.write ?? true;
   const at = o.at;
-  const results: GroupResult[] = [];
-  const transitions: SloTransition[] = [];
-  const alerts: AlertRecord[] = [];
+  const out: SloEvaluation = { at: at.toISOString(), results: [], transitions: [], alerts: [] };
   const statusRows: Record<string, unknown>[] = [];
   const written = ch(new Date());
 
   for (const spec of o.specs) {
-    const name = spec.metadata.name;
-    const objective = objectiveOf(spec);
-    const period = periodOf(spec);
     const policies = policiesOf(spec, tables);
     const labels = windowsOf(spec, policies);
     const windows: WindowSpec[] = labels.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
     const q = sliQuery(spec.spec.indicator, spec.spec.groupBy, windows, at);
     const rows = await o.store.query<Record<string, string>>(q.sql, q.params);
-    // An SLO over everything has one group even with no events at all: "no data" is a state to report.
-    if (rows.length === 0 && spec.spec.groupBy.length === 0) rows.push({ tenant: '', source: '', region: '', key_id: '' });
-
-    const specResults: GroupResult[] = rows.map((r) => {
-      const group: GroupKey = { tenant: r.tenant ?? '', source: r.source ?? '', region: r.region ?? '', key_id: r.key_id ?? '' };
-      const counts = new Map<string, Counts>(labels.map((l, i) => [l, { good: Number(r[`good_${i}`] ?? 0), total: Number(r[`total_${i}`] ?? 0) }]));
-      const get = (l: string): Counts => counts.get(l) ?? { good: 0, total: 0 };
-      const policyResults = policies.map((p) => evaluatePolicy(p, get(p.longWindow), get(p.shortWindow), objective, spec.spec.minEvents));
-      return {
-        slo: name,
-        group,
-        state: sloState(policyResults, get(period)),
-        budgetRemaining: budgetRemaining(get(period), objective),
-        windows: labels.map((l) => ({ window: l, ...get(l), errorRatio: errorRatio(get(l)), burnRate: burnRate(get(l), objective) })),
-        policies: policyResults,
-      };
-    });
-    results.push(...specResults);
-
-    for (const g of specResults) {
-      for (const w of g.windows) {
-        statusRows.push({
-          evaluated_time: ch(at),
-          slo: name,
-          display_name: spec.metadata.displayName ?? name,
-          period,
-          objective,
-          ...g.group,
-          window_name: w.window,
-          window_seconds: durationMs(w.window) / 1000,
-          good: w.good,
-          total: w.total,
-          error_ratio: w.errorRatio,
-          // JSON has no infinity; ClickHouse reads the quoted `inf` into Float64.
-          burn_rate: w.burnRate === null ? null : Number.isFinite(w.burnRate) ? w.burnRate : 'inf',
-          budget_remaining: g.budgetRemaining,
-          state: g.state,
-          written_time: written,
-        });
-      }
-    }
-
-    // Alert transitions against the open alerts of this SLO.
-    const open = await o.store.query<AlertRecord & { action: string }>(
-      `SELECT alert_id, toString(detected_time) AS detected_time, detector, title, severity, score, tenant, key_id, principal,
-              toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, evidence, runbook, status, suppressed_by,
-              JSONExtractString(evidence, 'action') AS action
-       FROM alerts FINAL
-       WHERE detector = {d:String} AND status = 'open' AND JSONExtractString(evidence, 'slo') = {slo:String}`,
-      { d: SLO_DETECTOR, slo: name },
-    );
-    const openBy = new Map(open.map((a) => [`${groupId(groupOfAlert(a))}\u0000${a.action}`, a]));
-    const firingBy = new Map<string, { g: GroupResult; action: 'page' | 'ticket'; fired: PolicyResult[] }>();
-    for (const g of specResults) {
-      for (const action of ['page', 'ticket'] as const) {
-        const fired = g.policies.filter((p) => p.state === 'firing' && p.action === action);
-        if (fired.length > 0) firingBy.set(`${groupId(g.group)}\u0000${action}`, { g, action, fired });
-      }
-    }
-    for (const [k, f] of firingBy) {
-      if (openBy.has(k)) continue;
-      const row = openedAlert(spec, policies, f.g, f.action, f.fired, at, objective, period);
-      alerts.push(row);
-      transitions.push({ slo: name, group: f.g.group, action: f.action, change: 'opened', alert_id: row.alert_id });
-    }
-    for (const [k, a] of openBy) {
-      if (firingBy.has(k)) continue;
-      const g = specResults.find((r) => `${groupId(r.group)}\u0000${a.action}` === k);
-      const evidence = { ...(JSON.parse(a.evidence) as Record<string, unknown>), resolved_at: at.toISOString(), budget_remaining_at_resolve: g?.budgetRemaining ?? null, state_at_resolve: g?.state ?? 'no_data' };
-      const row: AlertRecord = {
-        ...a,
-        score: Number(a.score),
-        event_count: Number(a.event_count),
-        detected_time: ch(at),
-        last_time: ch(at),
-        status: 'resolved',
-        resolved_time: ch(at),
-        evidence: JSON.stringify(evidence),
-      };
-      delete (row as Partial<typeof a>).action;
-      alerts.push(row);
-      transitions.push({ slo: name, group: groupOfAlert(a), action: a.action as 'page' | 'ticket', change: 'resolved', alert_id: a.alert_id });
-    }
+    const groups: GroupCounts[] = rows.map((r) => ({
+      group: { tenant: r.tenant ?? '', source: r.source ?? '', region: r.region ?? '', key_id: r.key_id ?? '' },
+      counts: new Map(labels.map((l, i) => [l, { good: Number(r[`good_${i}`] ?? 0), total: Number(r[`total_${i}`] ?? 0) }])),
+    }));
+    const results = resultsOf(spec, policies, labels, groups);
+    out.results.push(...results);
+    statusRows.push(...statusRowsOf(spec, results, at, written));
+    const moved = advance(spec, policies, results, await openAlertsOf(o.store, spec.metadata.name), at);
+    out.alerts.push(...moved.alerts);
+    out.transitions.push(...moved.transitions);
   }
 
   if (write) {
     await o.store.insertRows('slo_status', statusRows);
+    await o.store.insertRows('alerts', out.alerts);
+  }
+  return out;
+}
+
+export interface ReplayOptions {
+  store: Store;
+  specs: readonly SloSpec[];
+  /** Evaluate at from, from + step, ... up to and including to (all whole minutes). */
+  from: Date;
+  to: Date;
+  stepMinutes: number;
+  tables?: Map<string, WindowTable>;
+  /** Write slo_status rows at steps this many minutes apart (and at the last step). */
+  statusEveryMinutes?: number;
+}
+
+export interface ReplayResult {
+  steps: number;
+  transitions: (SloTransition & { at: string })[];
+  /** Results at the last step. */
+  final: GroupResult[];
+}
+
+/**
+ * Evaluates SLOs at every step of a past range, as a scheduler running every `stepMinutes` would
+ * have: the alerts open and resolve at the steps they would have, and slo_status gets a history.
+ * Counts come from one query of per-minute buckets per SLO, summed over each window in memory,
+ * so a day of one-minute steps costs one scan rather than 1,440.
+ */
+export async function replaySlos(o: ReplayOptions): Promise<ReplayResult> {
+  const tables = o.tables ?? loadWindowTables();
+  const MIN = 60_000;
+  if (o.from.getTime() % MIN !== 0 || o.to.getTime() % MIN !== 0) throw new Error('replay bounds must be whole minutes');
+  const written = ch(new Date());
+  const statusEvery = (o.statusEveryMinutes ?? 60) * MIN;
+  const result: ReplayResult = { steps: 0, transitions: [], final: [] };
+  for (const spec of o.specs) {
+    const policies = policiesOf(spec, tables);
+    const labels = windowsOf(spec, policies);
+    const longest = Math.max(...labels.map(durationMs));
+    const q = minuteBucketsQuery(spec, new Date(o.from.getTime() - longest), o.to);
+    const rows = await o.store.query<{ tenant: string; source: string; region: string; key_id: string; minutes: number[]; goods: string[]; totals: string[] }>(q.sql, q.params);
+    // Prefix sums per group over minute indexes from the first minute of the data.
+    const base = o.from.getTime() - longest;
+    const span = Math.round((o.to.getTime() - base) / MIN);
+    const prefixes = rows.map((r) => {
+      const good = new Float64Array(span + 1);
+      const total = new Float64Array(span + 1);
+      r.minutes.forEach((m, i) => {
+        const idx = Math.round((Number(m) * 1000 - base) / MIN);
+        if (idx >= 0 && idx < span) {
+          good[idx + 1] = (good[idx + 1] ?? 0) + Number(r.goods[i]);
+          total[idx + 1] = (total[idx + 1] ?? 0) + Number(r.totals[i]);
+        }
+      });
+      for (let i = 1; i <= span; i++) {
+        good[i] = (good[i] ?? 0) + (good[i - 1] ?? 0);
+        total[i] = (total[i] ?? 0) + (total[i - 1] ?? 0);
+      }
+      return { group: { tenant: r.tenant, source: r.source, region: r.region, key_id: r.key_id }, good, total };
+    });
+    const open = await openAlertsOf(o.store, spec.metadata.name);
+    const alerts: AlertRecord[] = [];
+    const statusRows: Record<string, unknown>[] = [];
+    let steps = 0;
+    for (let t = o.from.getTime(); t <= o.to.getTime(); t += o.stepMinutes * MIN) {
+      steps++;
+      const end = Math.round((t - base) / MIN);
+      const groups: GroupCounts[] = prefixes
+        .map((p) => ({
+          group: p.group,
+          counts: new Map(
+            labels.map((l) => {
+              const start = Math.max(0, end - durationMs(l) / MIN);
+              return [l, { good: (p.good[end] ?? 0) - (p.good[start] ?? 0), total: (p.total[end] ?? 0) - (p.total[start] ?? 0) }];
+            }),
+          ),
+        }))
+        // A group with nothing in its period at this step does not exist yet (or any more).
+        .filter((g) => (g.counts.get(periodOf(spec))?.total ?? 0) > 0);
+      const results = resultsOf(spec, policies, labels, groups);
+      const at = new Date(t);
+      const moved = advance(spec, policies, results, open, at);
+      alerts.push(...moved.alerts);
+      result.transitions.push(...moved.transitions.map((x) => ({ ...x, at: at.toISOString() })));
+      const last = t + o.stepMinutes * MIN > o.to.getTime();
+      if ((t - o.from.getTime()) % statusEvery === 0 || last) statusRows.push(...statusRowsOf(spec, results, at, written));
+      if (last) result.final.push(...results);
+    }
+    result.steps = Math.max(result.steps, steps);
+    await o.store.insertRows('slo_status', statusRows);
     await o.store.insertRows('alerts', alerts);
   }
-  return { at: at.toISOString(), results, transitions, alerts };
+  return result;
+}
+
+/** Per group, the minutes with occurrences and their good and total counts, over [from, to). */
+function minuteBucketsQuery(spec: SloSpec, from: Date, to: Date): { sql: string; params: Record<string, unknown> } {
+  return sliQuery(spec.spec.indicator, spec.spec.groupBy, [{ name: 'all', from }], to, { perMinute: true });
 }
 
 function groupOfAlert(a: Pick<AlertRecord, 'evidence'>): GroupKey {

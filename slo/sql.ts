@@ -104,11 +104,27 @@ function occurrences(ind: Indicator, cols: string, from: Date, to: Date, p: Para
  * One query returning, per group, `good_<i>` and `total_<i>` for each window i (in the order
  * given), with the group columns tenant, source, region, key_id ('' when not grouped by).
  */
-export function sliQuery(ind: Indicator, groupBy: readonly GroupDimension[], windows: readonly WindowSpec[], at: Date): SliQuery {
+export function sliQuery(ind: Indicator, groupBy: readonly GroupDimension[], windows: readonly WindowSpec[], at: Date, opts: { perMinute?: boolean } = {}): SliQuery {
   const p = new Params();
   const earliest = new Date(Math.min(...windows.map((w) => w.from.getTime())));
   const groupCols = (['tenant', 'source', 'region', 'key'] as const).map((d) => (groupBy.includes(d) ? GROUP_COLUMN[d] : `'' AS ${GROUP_COLUMN[d]}`));
   const rel = occurrences(ind, groupCols.join(', '), earliest, at, p);
+  if (opts.perMinute) {
+    // Per group: the minutes (Unix seconds) with occurrences, in order, and their counts.
+    return {
+      sql: `SELECT tenant, source, region, key_id, groupArray(m) AS minutes, groupArray(g) AS goods, groupArray(tt) AS totals
+FROM
+(
+  SELECT tenant, source, region, key_id, toUnixTimestamp(toStartOfMinute(t)) AS m, sumIf(n, good) AS g, sum(n) AS tt
+  FROM (${rel})
+  GROUP BY tenant, source, region, key_id, m
+  ORDER BY tenant, source, region, key_id, m
+)
+GROUP BY tenant, source, region, key_id
+ORDER BY tenant, source, region, key_id`,
+      params: p.values,
+    };
+  }
   const counts = windows
     .map((w, i) => {
       const from = p.add(ch(w.from), 'DateTime64(3)');

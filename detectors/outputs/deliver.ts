@@ -5,10 +5,18 @@ import { createLogger, type Logger } from '../../core/logger.ts';
 import type { Store } from '../../storage/store.ts';
 import { jsonlFileDestination } from './jsonl.ts';
 import { kafkaDestination } from './kafka.ts';
-import { dueEntries, enqueueOpenAlerts, nextDueTime, pendingCounts, recordOutcomes, type Destination, type OutboxEntry, type RetryPolicy } from './outbox.ts';
+import { dueEntries, enqueueOpenAlerts, nextDueTime, pendingCounts, recordOutcomes, type AlertRoute, type Destination, type OutboxEntry, type RetryPolicy } from './outbox.ts';
 import { webhookDestination } from './webhook.ts';
 
 export const WEBHOOK_SECRET_ENV = 'KEYWATCH_WEBHOOK_SECRET';
+
+/** The secret's variable for a named webhook: `pager` → KEYWATCH_WEBHOOK_SECRET_PAGER. */
+export const webhookSecretEnv = (name: string): string => `${WEBHOOK_SECRET_ENV}_${name.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+
+/** `d` with an id and a route, its methods still bound to the original. */
+function withRoute(shape: Destination, d: Destination, route: AlertRoute | undefined): Destination {
+  return { id: shape.id, retry: d.retry, ...(route ? { route } : {}), send: (e) => d.send(e), close: () => d.close() };
+}
 
 // The file destination has no settings of its own: a local append that fails (disk full) is
 // worth a few tries over minutes, then the entry is dead and visible.
@@ -25,20 +33,21 @@ export function destinationsFromConfig(config: Config, o: { env?: NodeJS.Process
   const a = config.alerts;
   const out: Destination[] = [];
   if (a.jsonlFile) out.push(jsonlFileDestination(a.jsonlFile, FILE_RETRY));
-  if (a.webhook) {
-    const secret = o.env?.[WEBHOOK_SECRET_ENV] || a.webhook.secret;
-    if (!secret) throw new KeywatchError('CONFIG_INVALID', `alerts.webhook needs an HMAC secret: set ${WEBHOOK_SECRET_ENV} in the environment, or alerts.webhook.secret in the config file`);
-    if (secret.length < 16) throw new KeywatchError('CONFIG_INVALID', `the webhook secret (${WEBHOOK_SECRET_ENV} or alerts.webhook.secret) must be at least 16 characters`);
-    out.push(
-      webhookDestination(
-        { url: a.webhook.url, secret, format: a.webhook.format, timeoutMs: a.webhook.timeoutMs, retry: { maxAttempts: a.webhook.maxAttempts, baseDelayMs: a.webhook.baseDelayMs, maxDelayMs: a.webhook.maxDelayMs } },
-        o.clock,
-      ),
+  const hooks = [...(a.webhook ? [{ ...a.webhook, id: 'webhook', path: 'alerts.webhook', env: WEBHOOK_SECRET_ENV }] : []), ...a.webhooks.map((w, i) => ({ ...w, id: `webhook:${w.name}`, path: `alerts.webhooks.${i}`, env: webhookSecretEnv(w.name) }))];
+  for (const w of hooks) {
+    const secret = o.env?.[w.env] || w.secret;
+    if (!secret) throw new KeywatchError('CONFIG_INVALID', `${w.path} needs an HMAC secret: set ${w.env} in the environment, or ${w.path}.secret in the config file`);
+    if (secret.length < 16) throw new KeywatchError('CONFIG_INVALID', `the webhook secret (${w.env} or ${w.path}.secret) must be at least 16 characters`);
+    const d = webhookDestination(
+      { url: w.url, secret, format: w.format, timeoutMs: w.timeoutMs, retry: { maxAttempts: w.maxAttempts, baseDelayMs: w.baseDelayMs, maxDelayMs: w.maxDelayMs } },
+      o.clock,
     );
+    out.push(withRoute({ ...d, id: w.id } as Destination, d, w.only));
   }
   if (a.kafka) {
     if (config.kafka.brokers.length === 0) throw new KeywatchError('CONFIG_INVALID', 'alerts.kafka needs kafka.brokers in the config file, e.g. {"kafka": {"brokers": ["kafka-1:9092"]}}');
-    out.push(kafkaDestination(config.kafka, { topic: a.kafka.topic, format: a.kafka.format, retry: { maxAttempts: a.kafka.maxAttempts, baseDelayMs: a.kafka.baseDelayMs, maxDelayMs: a.kafka.maxDelayMs } }, o.logger));
+    const d = kafkaDestination(config.kafka, { topic: a.kafka.topic, format: a.kafka.format, retry: { maxAttempts: a.kafka.maxAttempts, baseDelayMs: a.kafka.baseDelayMs, maxDelayMs: a.kafka.maxDelayMs } }, o.logger);
+    out.push(withRoute(d, d, a.kafka.only));
   }
   return out;
 }
@@ -171,7 +180,8 @@ export async function closeDestinations(destinations: readonly Destination[], lo
 export async function enqueueAndDeliver(o: DeliverOptions & { lookbackHours: number; deliver: boolean }): Promise<{ enqueued: Record<string, number>; delivery?: DeliverySummary }> {
   const now = o.clock.now();
   const since = new Date(now.getTime() - o.lookbackHours * 3_600_000);
-  const enqueued = await enqueueOpenAlerts({ store: o.store, destinations: o.destinations.map((d) => d.id), now, since });
+  const routes = Object.fromEntries(o.destinations.flatMap((d) => (d.route ? [[d.id, d.route]] : [])));
+  const enqueued = await enqueueOpenAlerts({ store: o.store, destinations: o.destinations.map((d) => d.id), now, since, routes });
   if (!o.deliver) return { enqueued };
   return { enqueued, delivery: await deliverPending(o) };
 }

@@ -4,7 +4,8 @@ import type { Destination, OutboxEntry, RetryPolicy, SendOutcome } from './outbo
 
 /**
  * An alert as one JSON line for SOC pipelines: the alert row with `evidence` parsed, times in
- * RFC 3339. Suppressed alerts are not written.
+ * RFC 3339. Suppressed alerts are not written; a resolved one carries `status: resolved` and its
+ * `resolved_time`.
  *
  * @example process.stdout.write(alertsToJsonl(result.alerts))
  */
@@ -22,6 +23,8 @@ export function alertToJson(a: AlertRow): Record<string, unknown> {
     first_time: iso(a.first_time),
     last_time: iso(a.last_time),
     detected_time: iso(a.detected_time),
+    status: a.status,
+    ...(a.resolved_time ? { resolved_time: iso(a.resolved_time) } : {}),
     event_count: a.event_count,
     event_ids: a.event_ids,
     evidence: JSON.parse(a.evidence) as unknown,
@@ -31,7 +34,7 @@ export function alertToJson(a: AlertRow): Record<string, unknown> {
 
 export function alertsToJsonl(alerts: readonly AlertRow[]): string {
   return alerts
-    .filter((a) => a.status === 'open')
+    .filter((a) => a.status !== 'suppressed')
     .map((a) => JSON.stringify(alertToJson(a)) + '\n')
     .join('');
 }

@@ -19,7 +19,7 @@ export const OCSF_VERSION = '1.4.0';
 export const DETECTION_FINDING_CLASS_UID = 2004;
 const FINDINGS_CATEGORY_UID = 2;
 
-const ACTIVITY = { create: { id: 1, name: 'Create' }, update: { id: 2, name: 'Update' } } as const;
+const ACTIVITY = { create: { id: 1, name: 'Create' }, update: { id: 2, name: 'Update' }, close: { id: 3, name: 'Close' } } as const;
 
 /** OCSF severity_id: 1 Informational, 2 Low, 3 Medium, 4 High, 5 Critical. */
 const SEVERITY: Record<Severity, { id: number; name: string }> = {
@@ -88,7 +88,8 @@ const ms = (t: string): number => Date.parse(`${t.replace(' ', 'T')}Z`);
  * same alert (same id) was already sent to the receiver.
  */
 export function alertToOcsf(a: AlertRow, activity: 'create' | 'update' = 'create', opts: { revision?: string } = {}): DetectionFinding {
-  const act = ACTIVITY[activity];
+  // A resolved alert closes the finding (activity 3, Close).
+  const act = a.status === 'resolved' ? ACTIVITY.close : ACTIVITY[activity];
   const sev = SEVERITY[a.severity];
   const score = Number(a.score);
   const conf = confidence(score);
@@ -116,8 +117,8 @@ export function alertToOcsf(a: AlertRow, activity: 'create' | 'update' = 'create
     end_time: ms(a.last_time),
     severity_id: sev.id,
     severity: sev.name,
-    status_id: 1,
-    status: 'New',
+    // OCSF status_id: 1 New, 4 Resolved.
+    ...(a.status === 'resolved' ? { status_id: 4, status: 'Resolved' } : { status_id: 1, status: 'New' }),
     is_alert: true,
     message: a.title,
     confidence_id: conf.id,

@@ -58,6 +58,8 @@ export interface Destination {
   /** The outbox `destination` column: `webhook`, `kafka`, `file`. */
   readonly id: string;
   readonly retry: RetryPolicy;
+  /** Which alerts it takes; none: all of them. */
+  readonly route?: AlertRoute;
   /** Sends each entry; returns one outcome per entry, in order. */
   send(entries: readonly OutboxEntry[]): Promise<SendOutcome[]>;
   close(): Promise<void>;
@@ -84,7 +86,8 @@ type OutboxRow = {
 
 // Read from a subquery: the text aliases below would otherwise shadow the DateTime64 columns in WHERE.
 const ALERT_COLUMNS = `alert_id, toString(detected_time) AS detected_time, detector, title, severity, score, tenant, key_id, principal,
-  toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, evidence, runbook, status, suppressed_by`;
+  toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, evidence, runbook, status, suppressed_by,
+  toString(resolved_time) AS resolved_time`;
 
 /** An alert row read back from ClickHouse: 64-bit integers arrive as strings. */
 function normalizeAlert(r: AlertRow): AlertRow {
@@ -96,18 +99,34 @@ function normalizeAlert(r: AlertRow): AlertRow {
  * again unchanged has the same revision and is not sent again; one that grew has a new one.
  */
 export function alertRevision(a: AlertRow): string {
-  const content = [a.alert_id, a.detector, a.title, a.severity, Number(a.score), a.tenant, a.key_id, a.principal, a.first_time, a.last_time, Number(a.event_count), a.event_ids, a.evidence, a.runbook];
+  const content: unknown[] = [a.alert_id, a.detector, a.title, a.severity, Number(a.score), a.tenant, a.key_id, a.principal, a.first_time, a.last_time, Number(a.event_count), a.event_ids, a.evidence, a.runbook];
+  // Resolving is news: a resolved alert is a new revision. (Open alerts hash as before.)
+  if (a.status === 'resolved') content.push(a.status, a.resolved_time ?? null);
   return createHash('sha256').update(JSON.stringify(content)).digest('hex').slice(0, 16);
 }
 
+/** Which alerts a destination takes (config `only`): empty or absent lists take everything. */
+export interface AlertRoute {
+  severities?: readonly string[];
+  detectors?: readonly string[];
+}
+
+export function routeAccepts(route: AlertRoute | undefined, a: Pick<AlertRow, 'severity' | 'detector'>): boolean {
+  if (!route) return true;
+  if (route.severities && route.severities.length > 0 && !route.severities.includes(a.severity)) return false;
+  if (route.detectors && route.detectors.length > 0 && !route.detectors.includes(a.detector)) return false;
+  return true;
+}
+
 /**
- * Enqueues, for each destination, every open alert detected at or after `since` whose current
- * revision is not in the outbox yet. Returns how many entries were added per destination.
+ * Enqueues, for each destination, every open or resolved alert detected at or after `since` whose
+ * current revision is not in the outbox yet and that the destination's route accepts. Returns how
+ * many entries were added per destination.
  */
-export async function enqueueOpenAlerts(o: { store: Store; destinations: readonly string[]; now: Date; since: Date }): Promise<Record<string, number>> {
+export async function enqueueOpenAlerts(o: { store: Store; destinations: readonly string[]; now: Date; since: Date; routes?: Readonly<Record<string, AlertRoute>> }): Promise<Record<string, number>> {
   const added: Record<string, number> = Object.fromEntries(o.destinations.map((d) => [d, 0]));
   if (o.destinations.length === 0) return added;
-  const alerts = (await o.store.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM (SELECT * FROM alerts FINAL WHERE status = 'open' AND detected_time >= {since:DateTime64(3)}) ORDER BY detected_time, alert_id`, { since: chTime(o.since) })).map(normalizeAlert);
+  const alerts = (await o.store.query<AlertRow>(`SELECT ${ALERT_COLUMNS} FROM (SELECT * FROM alerts FINAL WHERE status IN ('open', 'resolved') AND detected_time >= {since:DateTime64(3)}) ORDER BY detected_time, alert_id`, { since: chTime(o.since) })).map(normalizeAlert);
   if (alerts.length === 0) return added;
   const have = new Set(
     (
@@ -122,6 +141,7 @@ export async function enqueueOpenAlerts(o: { store: Store; destinations: readonl
   for (const a of alerts) {
     const revision = alertRevision(a);
     for (const d of o.destinations) {
+      if (!routeAccepts(o.routes?.[d], a)) continue;
       if (have.has(`${d}\u0000${a.alert_id}\u0000${revision}`)) continue;
       rows.push({ destination: d, alert_id: a.alert_id, revision, enqueued_time: now, alert: JSON.stringify(a), version: 0, state: 'pending', attempts: 0, next_attempt_time: now, last_attempt_time: null, delivered_time: null, last_status: 0, last_error: '' });
       added[d] = (added[d] ?? 0) + 1;
