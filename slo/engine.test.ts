@@ -204,6 +204,39 @@ spec:
 });
 
 describe('other indicators', () => {
+  it('filters on columns it does not group by', async () => {
+    await traffic({ key: 'k1', from: T0 - 60 * MIN, to: T0, perMinute: 10, source: 'gcp-kms', region: 'europe-west3' });
+    await traffic({ key: 'k2', from: T0 - 60 * MIN, to: T0, perMinute: 5, source: 'aws-kms', region: 'eu-west-1' });
+    const bySource = spec(`
+apiVersion: keywatch/v1
+kind: SLO
+metadata: { name: gcp-only }
+spec:
+  timeWindow: [{ duration: 30d }]
+  objectives: [{ target: 0.999 }]
+  indicator: { ratio: { total: { source: [gcp-kms], region: [europe-west3], tenant: [acme], keyId: [k1] }, good: { outcome: [success] } } }
+`);
+    const r = await evaluateSlos({ store, specs: [bySource], at: at(0) });
+    expect(r.results.map((g) => [g.group, g.windows.find((w) => w.window === '1h')?.total])).toEqual([[{ tenant: '', source: '', region: '', key_id: '' }, 600]]);
+  });
+
+  it('counts only failures that are the key service\'s fault when the good filter says so', async () => {
+    await traffic({ key: 'k', from: T0 - 60 * MIN, to: T0, perMinute: 10, failFrom: T0 - 60 * MIN, failTo: T0, failing: [0] });
+    await store.exec("ALTER TABLE key_events UPDATE error_code = 'AccessDeniedException' WHERE outcome = 'failure' AND toMinute(event_time) % 2 = 0 SETTINGS mutations_sync = 2");
+    const avail = spec(`
+apiVersion: keywatch/v1
+kind: SLO
+metadata: { name: avail }
+spec:
+  timeWindow: [{ duration: 30d }]
+  objectives: [{ target: 0.999 }]
+  indicator: { ratio: { total: { operation: [decrypt] }, good: { not: { errorKind: [server] } } } }
+`);
+    const r = await evaluateSlos({ store, specs: [avail], at: at(0) });
+    // 60 failures: 30 KMSInternalException (the service's fault) and 30 AccessDeniedException (the caller's).
+    expect(r.results[0]?.windows.find((w) => w.window === '1h')).toMatchObject({ good: 570, total: 600 });
+  });
+
   it('counts latency at or under the threshold as good', async () => {
     await traffic({ key: 'fast', from: T0 - 60 * MIN, to: T0, perMinute: 10, latencyMs: 50 });
     await traffic({ key: 'slow', from: T0 - 60 * MIN, to: T0, perMinute: 10, latencyMs: 51 });

@@ -39,6 +39,8 @@ export type EventFilter = {
   outcome?: ('success' | 'failure')[];
   errorCode?: string[];
   principalType?: string[];
+  /** `server`: failures that are the key service's fault (slo/error-kinds.json); `client`: the other failures. */
+  errorKind?: ('server' | 'client')[];
   /** Leaves out the events this filter matches. */
   not?: EventFilter;
 };
@@ -54,6 +56,7 @@ export const EventFilter: z.ZodType<EventFilter> = z.lazy(() =>
       outcome: z.array(Outcome).min(1).optional(),
       errorCode: names.optional(),
       principalType: names.optional(),
+      errorKind: z.array(z.enum(['server', 'client'])).min(1).optional(),
       not: EventFilter.optional(),
     })
     .strict(),

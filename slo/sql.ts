@@ -1,5 +1,9 @@
 import type { QueryParams } from '../storage/store.ts';
+import { readFileSync } from 'node:fs';
 import type { EventFilter, GroupDimension, Indicator } from './spec.ts';
+
+/** Error codes that are the key service's fault (slo/error-kinds.json). */
+export const SERVER_ERROR_CODES: readonly string[] = (JSON.parse(readFileSync(new URL('./error-kinds.json', import.meta.url), 'utf8')) as { server: string[] }).server;
 
 /*
  * SQL for one SLO evaluation: one query that counts good and total occurrences per group over
@@ -8,7 +12,7 @@ import type { EventFilter, GroupDimension, Indicator } from './spec.ts';
  * so every kind of indicator shares the windowing. Values only ever reach the SQL as parameters.
  */
 
-const COLUMN: Record<Exclude<keyof EventFilter, 'not'>, string> = {
+const COLUMN: Record<Exclude<keyof EventFilter, 'not' | 'errorKind'>, string> = {
   tenant: 'tenant',
   source: 'source',
   region: 'region',
@@ -36,9 +40,14 @@ class Params {
 /** A filter as a SQL predicate (TRUE when empty). */
 export function filterSql(f: EventFilter, p: Params): string {
   const parts: string[] = [];
-  for (const [field, column] of Object.entries(COLUMN) as [Exclude<keyof EventFilter, 'not'>, string][]) {
+  for (const [field, column] of Object.entries(COLUMN) as [Exclude<keyof EventFilter, 'not' | 'errorKind'>, string][]) {
     const values = f[field];
     if (values && values.length > 0) parts.push(`${column} IN ${p.add(values, 'Array(String)')}`);
+  }
+  if (f.errorKind && f.errorKind.length > 0) {
+    const codes = p.add(SERVER_ERROR_CODES, 'Array(String)');
+    const kinds = f.errorKind.map((k) => (k === 'server' ? `(outcome = 'failure' AND error_code IN ${codes})` : `(outcome = 'failure' AND error_code NOT IN ${codes})`));
+    parts.push(`(${kinds.join(' OR ')})`);
   }
   if (f.not) parts.push(`NOT (${filterSql(f.not, p)})`);
   return parts.length > 0 ? parts.join(' AND ') : '1';
@@ -90,7 +99,7 @@ function occurrences(ind: Indicator, cols: string, from: Date, to: Date, p: Para
   const thr = p.add(r.thresholdMinutes * 60, 'UInt32');
   const extra = [r.detectors ? `detector IN ${p.add(r.detectors, 'Array(String)')}` : "detector != 'slo-burn-rate'", r.severities ? `severity IN ${p.add(r.severities, 'Array(String)')}` : '1'].join(' AND ');
   // A resolved alert counts when it was resolved; one still open counts as bad once it is older than the threshold.
-  return `SELECT ${cols}, t, toUInt64(1) AS n, good FROM
+  return `SELECT g_tenant, g_source, g_region, g_key_id, t, toUInt64(1) AS n, good FROM
     (
       SELECT ${cols}, if(status = 'resolved', resolved_time, first_time + toIntervalSecond(${thr})) AS t,
              status = 'resolved' AND dateDiff('second', first_time, resolved_time) <= ${thr} AS good
@@ -107,7 +116,9 @@ function occurrences(ind: Indicator, cols: string, from: Date, to: Date, p: Para
 export function sliQuery(ind: Indicator, groupBy: readonly GroupDimension[], windows: readonly WindowSpec[], at: Date, opts: { perMinute?: boolean } = {}): SliQuery {
   const p = new Params();
   const earliest = new Date(Math.min(...windows.map((w) => w.from.getTime())));
-  const groupCols = (['tenant', 'source', 'region', 'key'] as const).map((d) => (groupBy.includes(d) ? GROUP_COLUMN[d] : `'' AS ${GROUP_COLUMN[d]}`));
+  // Inner names are prefixed: an alias named like a column (`'' AS source`) would be what a
+  // filter on that column reads, since ClickHouse resolves WHERE against SELECT aliases first.
+  const groupCols = (['tenant', 'source', 'region', 'key'] as const).map((d) => `${groupBy.includes(d) ? GROUP_COLUMN[d] : "''"} AS g_${GROUP_COLUMN[d]}`);
   const rel = occurrences(ind, groupCols.join(', '), earliest, at, p);
   if (opts.perMinute) {
     // Per group: the minutes (Unix seconds) with occurrences, in order, and their counts.
@@ -115,7 +126,7 @@ export function sliQuery(ind: Indicator, groupBy: readonly GroupDimension[], win
       sql: `SELECT tenant, source, region, key_id, groupArray(m) AS minutes, groupArray(g) AS goods, groupArray(tt) AS totals
 FROM
 (
-  SELECT tenant, source, region, key_id, toUnixTimestamp(toStartOfMinute(t)) AS m, sumIf(n, good) AS g, sum(n) AS tt
+  SELECT g_tenant AS tenant, g_source AS source, g_region AS region, g_key_id AS key_id, toUnixTimestamp(toStartOfMinute(t)) AS m, sumIf(n, good) AS g, sum(n) AS tt
   FROM (${rel})
   GROUP BY tenant, source, region, key_id, m
   ORDER BY tenant, source, region, key_id, m
@@ -132,7 +143,7 @@ ORDER BY tenant, source, region, key_id`,
     })
     .join(',\n       ');
   return {
-    sql: `SELECT tenant, source, region, key_id,
+    sql: `SELECT g_tenant AS tenant, g_source AS source, g_region AS region, g_key_id AS key_id,
        ${counts}
 FROM (${rel})
 GROUP BY tenant, source, region, key_id
