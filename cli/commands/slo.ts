@@ -25,12 +25,14 @@ function groupLabel(g: GroupResult['group']): string {
   return [g.tenant, g.source, g.region, g.key_id].filter(Boolean).join(' / ') || '(all)';
 }
 
-async function deliver(store: Store, config: Config, send: boolean, waitSeconds: number) {
+/** Enqueues and sends alerts detected since `earliest` (the first evaluated instant) or the configured look-back, whichever is older. */
+async function deliver(store: Store, config: Config, send: boolean, waitSeconds: number, earliest: Date) {
   const logger = createLogger();
   const destinations = destinationsFromConfig(config, { env: process.env, clock: systemClock, logger });
   if (destinations.length === 0) return undefined;
   try {
-    return await enqueueAndDeliver({ store, destinations, clock: systemClock, lookbackHours: config.alerts.enqueueLookbackHours, deliver: send, maxWaitMs: waitSeconds * 1000, logger });
+    const lookbackHours = Math.max(config.alerts.enqueueLookbackHours, (systemClock.now().getTime() - earliest.getTime()) / 3_600_000 + 1);
+    return await enqueueAndDeliver({ store, destinations, clock: systemClock, lookbackHours, deliver: send, maxWaitMs: waitSeconds * 1000, logger });
   } finally {
     await closeDestinations(destinations, logger);
   }
@@ -67,23 +69,26 @@ export function sloCommand(globals: () => GlobalOptions): Command {
         let results: GroupResult[];
         let transitions: { at: string; slo: string; group: GroupResult['group']; action: string; change: string; alert_id: string }[];
         let header: string;
+        let earliest: Date;
         if (opts.from) {
           const minute = (d: Date) => new Date(Math.floor(d.getTime() / 60_000) * 60_000);
           const from = minute(parseWhen(opts.from, now, '--from'));
           const to = minute(opts.to ? parseWhen(opts.to, now, '--to') : now);
           if (to <= from) throw new KeywatchError('USAGE', '--to must be after --from');
           const r = await replaySlos({ store, specs, from, to, stepMinutes: step, tables });
+          earliest = from;
           results = r.final;
           transitions = r.transitions;
           header = `${specs.length} SLO(s) from ${specSource}, replayed at ${r.steps} step(s) of ${step} min from ${from.toISOString()} to ${to.toISOString()}`;
         } else {
           const at = opts.at ? parseWhen(opts.at, now, '--at') : now;
           const r = await evaluateSlos({ store, specs, at, tables });
+          earliest = at;
           results = r.results;
           transitions = r.transitions.map((t) => ({ ...t, at: r.at }));
           header = `${specs.length} SLO(s) from ${specSource}, evaluated at ${r.at}`;
         }
-        const sent = await deliver(store, config, opts.deliver, waitSeconds);
+        const sent = await deliver(store, config, opts.deliver, waitSeconds, earliest);
         if (opts.json) {
           process.stdout.write(JSON.stringify({ results, transitions, ...(sent ? { outbox: sent } : {}) }) + '\n');
           return;
