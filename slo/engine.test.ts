@@ -5,8 +5,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openEmbeddedStore } from '../storage/chdb/embedded-store.ts';
 import { migrate } from '../storage/migrate.ts';
 import type { Store } from '../storage/store.ts';
-import { evaluateSlos, replaySlos, SLO_DETECTOR } from './engine.ts';
 import { parseSpecs, type SloSpec } from './spec.ts';
+import { sliQuery } from './sql.ts';
+import { evaluateSlos, policiesOf, replaySlos, SLO_DETECTOR, windowsOf } from './engine.ts';
+import { durationMs } from './duration.ts';
+import { loadWindowTables } from './windows.ts';
 
 let store: Store;
 let dir: string;
@@ -200,6 +203,34 @@ spec:
     // Two hours later the short window holds no import any more: the ticket resolves.
     const later = await evaluateSlos({ store, specs: [imports], at: at(120) });
     expect(later.transitions.map((t) => [t.change, t.action])).toEqual([['resolved', 'ticket']]);
+  });
+});
+
+describe('one shared scan for ratio and latency SLOs', () => {
+  it('gives every SLO the same counts as a query of its own', async () => {
+    await traffic({ key: 'a1', from: T0 - 200 * MIN, to: T0, perMinute: 7, failFrom: T0 - 50 * MIN, failTo: T0, failing: [1, 3], latencyMs: 40 });
+    await traffic({ key: 'a2', from: T0 - 3000 * MIN, to: T0 - 100 * MIN, perMinute: 3, region: 'us-east-1', latencyMs: 70 });
+    await traffic({ key: 'g1', from: T0 - 90 * MIN, to: T0, perMinute: 5, source: 'gcp-kms', tenant: 'globex', operation: 'encrypt', failFrom: T0 - 10 * MIN, failTo: T0, failing: [0] });
+    const mk = (name: string, body: string) =>
+      spec(`apiVersion: keywatch/v1\nkind: SLO\nmetadata: { name: ${name} }\nspec:\n  timeWindow: [{ duration: ${name.endsWith('7d') ? '7d' : '30d'} }]\n  objectives: [{ target: 0.99 }]\n${body}`);
+    const specs = [
+      mk('by-key', '  groupBy: [key]\n  indicator: { ratio: { total: { operationClass: [crypto] }, good: { not: { errorKind: [server] } } } }'),
+      mk('by-region-7d', '  groupBy: [region, tenant]\n  indicator: { ratio: { total: { operation: [decrypt], not: { source: [gcp-kms] } }, good: { outcome: [success] } } }'),
+      mk('latency-all', '  indicator: { latency: { thresholdMs: 50 } }'),
+      mk('latency-by-source-7d', '  groupBy: [source]\n  indicator: { latency: { thresholdMs: 60, filter: { tenant: [acme] } } }'),
+      mk('encrypt-only', '  groupBy: [tenant, source]\n  indicator: { ratio: { total: { operation: [encrypt] }, good: { outcome: [success] } } }'),
+    ];
+    const r = await evaluateSlos({ store, specs, at: at(0), write: false });
+    const tables = loadWindowTables();
+    for (const sp of specs) {
+      const labels = windowsOf(sp, policiesOf(sp, tables));
+      const q = sliQuery(sp.spec.indicator, sp.spec.groupBy, labels.map((l) => ({ name: l, from: new Date(at(0).getTime() - durationMs(l)) })), at(0));
+      const own = await store.query<Record<string, string>>(q.sql, q.params);
+      const expected = own.map((row) => [[row.tenant, row.source, row.region, row.key_id].join('|'), labels.map((l, i) => [l, Number(row[`good_${i}`]), Number(row[`total_${i}`])])]);
+      const got = r.results.filter((g) => g.slo === sp.metadata.name).map((g) => [[g.group.tenant, g.group.source, g.group.region, g.group.key_id].join('|'), g.windows.map((w) => [w.window, w.good, w.total])]);
+      expect(got, sp.metadata.name).toEqual(expected);
+      expect(got.length, sp.metadata.name).toBeGreaterThan(0);
+    }
   });
 });
 

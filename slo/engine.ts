@@ -4,7 +4,7 @@ import type { Store } from '../storage/store.ts';
 import { budgetRemaining, burnRate, errorRatio, evaluatePolicy, sloState, type Counts, type PolicyResult, type SloState } from './burn-rate.ts';
 import { durationMs } from './duration.ts';
 import { objectiveOf, periodOf, type SloSpec } from './spec.ts';
-import { sliQuery, type WindowSpec } from './sql.ts';
+import { batchedEventsQuery, sliQuery, type WindowSpec } from './sql.ts';
 import { loadWindowTables, windowTableFor, type BurnRatePolicy, type WindowTable } from './windows.ts';
 
 /** The alert feed's detector name for SLO burn-rate alerts. */
@@ -181,6 +181,69 @@ function advance(spec: SloSpec, policies: readonly BurnRatePolicy[], results: re
   return { alerts, transitions };
 }
 
+type EventsIndicator = Extract<SloSpec['spec']['indicator'], { ratio: unknown } | { latency: unknown }>;
+const isEvents = (i: SloSpec['spec']['indicator']): i is EventsIndicator => 'ratio' in i || 'latency' in i;
+
+/**
+ * Counts per SLO, group and window at `at`. Ratio and latency SLOs share one scan of key_events
+ * (batchedEventsQuery), rolled up here from the finest grouping to each SLO's own; the other
+ * indicators read their own tables, one query each.
+ */
+async function countAt(store: Store, prepared: readonly { spec: SloSpec; labels: string[] }[], at: Date): Promise<Map<string, GroupCounts[]>> {
+  const out = new Map<string, GroupCounts[]>();
+  const events = prepared.filter((p) => isEvents(p.spec.spec.indicator));
+  if (events.length > 0) {
+    const union = [...new Set(events.flatMap((p) => p.labels))].sort((a, b) => durationMs(a) - durationMs(b));
+    const windows: WindowSpec[] = union.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
+    const q = batchedEventsQuery(
+      events.map((p) => ({ indicator: p.spec.spec.indicator as EventsIndicator, windows: p.labels.map((l) => union.indexOf(l)) })),
+      windows,
+      at,
+    );
+    const rows = await store.query<Record<string, string | string[]>>(q.sql, q.params);
+    events.forEach((p, k) => {
+      const dims = p.spec.spec.groupBy;
+      const byGroup = new Map<string, { group: GroupKey; sums: number[] }>();
+      for (const r of rows) {
+        const cells = (r[`s${k}`] as string[] | undefined) ?? [];
+        if (!cells.some((c) => c !== '0')) continue;
+        const group: GroupKey = {
+          tenant: dims.includes('tenant') ? String(r.tenant ?? '') : '',
+          source: dims.includes('source') ? String(r.source ?? '') : '',
+          region: dims.includes('region') ? String(r.region ?? '') : '',
+          key_id: dims.includes('key') ? String(r.key_id ?? '') : '',
+        };
+        const id = groupId(group);
+        const cur = byGroup.get(id) ?? { group, sums: new Array<number>(cells.length).fill(0) };
+        cells.forEach((c, i) => (cur.sums[i] = (cur.sums[i] ?? 0) + Number(c)));
+        byGroup.set(id, cur);
+      }
+      const period = p.labels.indexOf(periodOf(p.spec));
+      out.set(
+        p.spec.metadata.name,
+        [...byGroup.values()]
+          // A group exists when it had events in the period, as with a query per SLO.
+          .filter((g) => (g.sums[2 * period] ?? 0) > 0)
+          .sort((a, b) => groupId(a.group).localeCompare(groupId(b.group)))
+          .map((g) => ({ group: g.group, counts: new Map(p.labels.map((l, i) => [l, { total: g.sums[2 * i] ?? 0, good: g.sums[2 * i + 1] ?? 0 }])) })),
+      );
+    });
+  }
+  for (const p of prepared.filter((x) => !isEvents(x.spec.spec.indicator))) {
+    const windows: WindowSpec[] = p.labels.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
+    const q = sliQuery(p.spec.spec.indicator, p.spec.spec.groupBy, windows, at);
+    const rows = await store.query<Record<string, string>>(q.sql, q.params);
+    out.set(
+      p.spec.metadata.name,
+      rows.map((r) => ({
+        group: { tenant: r.tenant ?? '', source: r.source ?? '', region: r.region ?? '', key_id: r.key_id ?? '' },
+        counts: new Map(p.labels.map((l, i) => [l, { good: Number(r[`good_${i}`] ?? 0), total: Number(r[`total_${i}`] ?? 0) }])),
+      })),
+    );
+  }
+  return out;
+}
+
 /**
  * Evaluates SLOs at one instant: counts per group and window, burn rates, budgets, policy states;
  * writes slo_status and moves burn-rate alerts between open and resolved (one alert per SLO,
@@ -194,17 +257,13 @@ export async function evaluateSlos(o: EvaluateOptions): Promise<SloEvaluation> {
   const statusRows: Record<string, unknown>[] = [];
   const written = ch(new Date());
 
-  for (const spec of o.specs) {
+  const prepared = o.specs.map((spec) => {
     const policies = policiesOf(spec, tables);
-    const labels = windowsOf(spec, policies);
-    const windows: WindowSpec[] = labels.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
-    const q = sliQuery(spec.spec.indicator, spec.spec.groupBy, windows, at);
-    const rows = await o.store.query<Record<string, string>>(q.sql, q.params);
-    const groups: GroupCounts[] = rows.map((r) => ({
-      group: { tenant: r.tenant ?? '', source: r.source ?? '', region: r.region ?? '', key_id: r.key_id ?? '' },
-      counts: new Map(labels.map((l, i) => [l, { good: Number(r[`good_${i}`] ?? 0), total: Number(r[`total_${i}`] ?? 0) }])),
-    }));
-    const results = resultsOf(spec, policies, labels, groups);
+    return { spec, policies, labels: windowsOf(spec, policies) };
+  });
+  const counted = await countAt(o.store, prepared, at);
+  for (const { spec, policies, labels } of prepared) {
+    const results = resultsOf(spec, policies, labels, counted.get(spec.metadata.name) ?? []);
     out.results.push(...results);
     statusRows.push(...statusRowsOf(spec, results, at, written));
     const moved = advance(spec, policies, results, await openAlertsOf(o.store, spec.metadata.name), at);

@@ -151,3 +151,55 @@ ORDER BY tenant, source, region, key_id`,
     params: p.values,
   };
 }
+
+/** One events SLO (ratio or latency) for `batchedEventsQuery`: its indicator and window labels. */
+export interface BatchedSpec {
+  indicator: Extract<Indicator, { ratio: unknown } | { latency: unknown }>;
+  /** Indexes into the batch's windows, one per window of this SLO, in the SLO's own order. */
+  windows: readonly number[];
+}
+
+/**
+ * Every ratio and latency SLO in one scan of key_events. The inner query counts events by every
+ * column a filter can name, by latency flags, and by the smallest window holding the event (the
+ * windows all end at `at`, so they nest); the outer query sums those few groups per SLO and
+ * window at the finest grouping (tenant, source, region, key). Column `s<k>` of a row is SLO k's
+ * array [total_0, good_0, total_1, good_1, ...] over its windows. Callers roll the rows up to each
+ * SLO's own grouping. `windows` must be sorted from the shortest to the longest.
+ */
+export function batchedEventsQuery(specs: readonly BatchedSpec[], windows: readonly WindowSpec[], at: Date): SliQuery {
+  const p = new Params();
+  const last = windows.length - 1;
+  const bucket = windows.length === 1 ? '0' : `multiIf(${windows.slice(0, last).map((w, i) => `event_time >= ${p.add(ch(w.from), 'DateTime64(3)')}, ${i}`).join(', ')}, ${last})`;
+  const thresholds = [...new Set(specs.flatMap((s) => ('latency' in s.indicator ? [s.indicator.latency.thresholdMs] : [])))];
+  const latFlags = thresholds.map((thr, i) => `ifNull(latency_ms <= ${p.add(thr, 'Float64')}, 0) AS lat_${i}`);
+  const outer = specs.map((s, k) => {
+    let total: string;
+    let good: string;
+    if ('ratio' in s.indicator) {
+      total = filterSql(s.indicator.ratio.total, p);
+      good = `${total} AND ${filterSql(s.indicator.ratio.good, p)}`;
+    } else {
+      total = `has_latency AND ${filterSql(s.indicator.latency.filter, p)}`;
+      good = `${total} AND lat_${thresholds.indexOf(s.indicator.latency.thresholdMs)}`;
+    }
+    const cells = s.windows.flatMap((w) => [`sumIf(n, (${total}) AND b <= ${w})`, `sumIf(n, (${good}) AND b <= ${w})`]);
+    return `[${cells.join(', ')}] AS s${k}`;
+  });
+  const range = `event_time >= ${p.add(ch(windows[last]?.from ?? at), 'DateTime64(3)')} AND event_time < ${p.add(ch(at), 'DateTime64(3)')}`;
+  return {
+    sql: `SELECT tenant, source, region, key_id,
+       ${outer.join(',\n       ')}
+FROM
+(
+  SELECT tenant, source, region, key_id, operation, operation_class, outcome, error_code, principal_type,
+         latency_ms IS NOT NULL AS has_latency${latFlags.map((f) => `, ${f}`).join('')},
+         ${bucket} AS b, count() AS n
+  FROM key_events
+  WHERE ${range}
+  GROUP BY tenant, source, region, key_id, operation, operation_class, outcome, error_code, principal_type, has_latency${thresholds.map((_, i) => `, lat_${i}`).join('')}, b
+)
+GROUP BY tenant, source, region, key_id`,
+    params: p.values,
+  };
+}
