@@ -48,6 +48,8 @@ export interface SloEvaluation {
   transitions: SloTransition[];
   /** Alert rows written (opened and resolved). */
   alerts: AlertRecord[];
+  /** Where the time went: counting in ClickHouse, judging in memory, writing slo_status and alerts. */
+  timings?: { countSeconds: number; judgeSeconds: number; writeSeconds: number };
 }
 
 export interface EvaluateOptions {
@@ -109,42 +111,39 @@ function resultsOf(spec: SloSpec, policies: readonly BurnRatePolicy[], labels: r
 }
 
 function statusRowsOf(spec: SloSpec, results: readonly GroupResult[], at: Date, written: string): Record<string, unknown>[] {
-  const rows: Record<string, unknown>[] = [];
-  for (const g of results) {
-    for (const w of g.windows) {
-      rows.push({
-        evaluated_time: ch(at),
-        slo: spec.metadata.name,
-        display_name: spec.metadata.displayName ?? spec.metadata.name,
-        period: periodOf(spec),
-        objective: objectiveOf(spec),
-        ...g.group,
-        window_name: w.window,
-        window_seconds: durationMs(w.window) / 1000,
-        good: w.good,
-        total: w.total,
-        error_ratio: w.errorRatio,
-        // JSON has no infinity; ClickHouse reads the quoted `inf` into Float64.
-        burn_rate: w.burnRate === null ? null : Number.isFinite(w.burnRate) ? w.burnRate : 'inf',
-        budget_remaining: g.budgetRemaining,
-        state: g.state,
-        written_time: written,
-      });
-    }
-  }
-  return rows;
+  // JSON has no infinity; ClickHouse reads the quoted `inf` into Float64.
+  const num = (x: number | null) => (x === null ? null : Number.isFinite(x) ? x : 'inf');
+  return results.map((g) => ({
+    evaluated_time: ch(at),
+    slo: spec.metadata.name,
+    display_name: spec.metadata.displayName ?? spec.metadata.name,
+    period: periodOf(spec),
+    objective: objectiveOf(spec),
+    ...g.group,
+    state: g.state,
+    budget_remaining: num(g.budgetRemaining),
+    good: Object.fromEntries(g.windows.map((w) => [w.window, w.good])),
+    total: Object.fromEntries(g.windows.map((w) => [w.window, w.total])),
+    error_ratio: Object.fromEntries(g.windows.map((w) => [w.window, w.errorRatio])),
+    burn_rate: Object.fromEntries(g.windows.map((w) => [w.window, num(w.burnRate)])),
+    firing: g.policies.filter((p) => p.state === 'firing').map((p) => p.policy),
+    written_time: written,
+  }));
 }
 
-async function openAlertsOf(store: Store, slo: string): Promise<Map<string, OpenAlert>> {
-  const open = await store.query<OpenAlert>(
+/** The open burn-rate alerts of these SLOs, per SLO, keyed by group and action. */
+async function openAlertsOf(store: Store, slos: readonly string[]): Promise<Map<string, Map<string, OpenAlert>>> {
+  const open = await store.query<OpenAlert & { slo: string }>(
     `SELECT alert_id, toString(detected_time) AS detected_time, detector, title, severity, score, tenant, key_id, principal,
             toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, evidence, runbook, status, suppressed_by,
-            JSONExtractString(evidence, 'action') AS action
+            JSONExtractString(evidence, 'action') AS action, JSONExtractString(evidence, 'slo') AS slo
      FROM alerts FINAL
-     WHERE detector = {d:String} AND status = 'open' AND JSONExtractString(evidence, 'slo') = {slo:String}`,
-    { d: SLO_DETECTOR, slo },
+     WHERE detector = {d:String} AND status = 'open' AND JSONExtractString(evidence, 'slo') IN {slos:Array(String)}`,
+    { d: SLO_DETECTOR, slos: [...slos] },
   );
-  return new Map(open.map((a) => [`${groupId(groupOfAlert(a))}\u0000${a.action}`, { ...a, score: Number(a.score), event_count: Number(a.event_count) }]));
+  const out = new Map<string, Map<string, OpenAlert>>(slos.map((n) => [n, new Map()]));
+  for (const { slo, ...a } of open) out.get(slo)?.set(`${groupId(groupOfAlert(a))}\u0000${a.action}`, { ...a, score: Number(a.score), event_count: Number(a.event_count) });
+  return out;
 }
 
 /**
@@ -169,9 +168,10 @@ function advance(spec: SloSpec, policies: readonly BurnRatePolicy[], results: re
     open.set(k, { ...row, action: f.action });
     transitions.push({ slo: name, group: f.g.group, action: f.action, change: 'opened', alert_id: row.alert_id });
   }
+  const byGroup = new Map(results.map((r) => [groupId(r.group), r]));
   for (const [k, a] of [...open]) {
     if (firing.has(k)) continue;
-    const g = results.find((r) => `${groupId(r.group)}\u0000${a.action}` === k);
+    const g = byGroup.get(groupId(groupOfAlert(a)));
     const evidence = { ...(JSON.parse(a.evidence) as Record<string, unknown>), resolved_at: at.toISOString(), budget_remaining_at_resolve: g?.budgetRemaining ?? null, state_at_resolve: g?.state ?? 'no_data' };
     const { action, ...rest } = a;
     alerts.push({ ...rest, detected_time: ch(at), last_time: ch(at), status: 'resolved', resolved_time: ch(at), evidence: JSON.stringify(evidence) });
@@ -195,38 +195,42 @@ async function countAt(store: Store, prepared: readonly { spec: SloSpec; labels:
   if (events.length > 0) {
     const union = [...new Set(events.flatMap((p) => p.labels))].sort((a, b) => durationMs(a) - durationMs(b));
     const windows: WindowSpec[] = union.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
-    const q = batchedEventsQuery(
-      events.map((p) => ({ indicator: p.spec.spec.indicator as EventsIndicator, windows: p.labels.map((l) => union.indexOf(l)) })),
-      windows,
-      at,
-    );
-    const rows = await store.query<Record<string, string | string[]>>(q.sql, q.params);
+    const q = batchedEventsQuery(events.map((p) => ({ indicator: p.spec.spec.indicator as EventsIndicator })), windows, at);
+    const rows = await store.query<{ tenant: string; source: string; region: string; key_id: string; b: number; c: string[] }>(q.sql, q.params);
+    const nb = union.length;
     events.forEach((p, k) => {
       const dims = p.spec.spec.groupBy;
-      const byGroup = new Map<string, { group: GroupKey; sums: number[] }>();
+      // Per group: total and good per bucket, then cumulated so that bucket i holds window i's counts.
+      const byGroup = new Map<string, { group: GroupKey; buckets: Float64Array }>();
       for (const r of rows) {
-        const cells = (r[`s${k}`] as string[] | undefined) ?? [];
-        if (!cells.some((c) => c !== '0')) continue;
+        const total = Number(r.c[2 * k] ?? 0);
+        if (total === 0) continue;
         const group: GroupKey = {
-          tenant: dims.includes('tenant') ? String(r.tenant ?? '') : '',
-          source: dims.includes('source') ? String(r.source ?? '') : '',
-          region: dims.includes('region') ? String(r.region ?? '') : '',
-          key_id: dims.includes('key') ? String(r.key_id ?? '') : '',
+          tenant: dims.includes('tenant') ? r.tenant : '',
+          source: dims.includes('source') ? r.source : '',
+          region: dims.includes('region') ? r.region : '',
+          key_id: dims.includes('key') ? r.key_id : '',
         };
         const id = groupId(group);
-        const cur = byGroup.get(id) ?? { group, sums: new Array<number>(cells.length).fill(0) };
-        cells.forEach((c, i) => (cur.sums[i] = (cur.sums[i] ?? 0) + Number(c)));
-        byGroup.set(id, cur);
+        let cur = byGroup.get(id);
+        if (!cur) byGroup.set(id, (cur = { group, buckets: new Float64Array(2 * nb) }));
+        const b = Number(r.b);
+        cur.buckets[2 * b] = (cur.buckets[2 * b] ?? 0) + total;
+        cur.buckets[2 * b + 1] = (cur.buckets[2 * b + 1] ?? 0) + Number(r.c[2 * k + 1] ?? 0);
       }
-      const period = p.labels.indexOf(periodOf(p.spec));
-      out.set(
-        p.spec.metadata.name,
-        [...byGroup.values()]
-          // A group exists when it had events in the period, as with a query per SLO.
-          .filter((g) => (g.sums[2 * period] ?? 0) > 0)
-          .sort((a, b) => groupId(a.group).localeCompare(groupId(b.group)))
-          .map((g) => ({ group: g.group, counts: new Map(p.labels.map((l, i) => [l, { total: g.sums[2 * i] ?? 0, good: g.sums[2 * i + 1] ?? 0 }])) })),
-      );
+      const idx = p.labels.map((l) => union.indexOf(l));
+      const period = union.indexOf(periodOf(p.spec));
+      const groups: GroupCounts[] = [];
+      for (const { group, buckets } of byGroup.values()) {
+        for (let i = 1; i < nb; i++) {
+          buckets[2 * i] = (buckets[2 * i] ?? 0) + (buckets[2 * i - 2] ?? 0);
+          buckets[2 * i + 1] = (buckets[2 * i + 1] ?? 0) + (buckets[2 * i - 1] ?? 0);
+        }
+        if ((buckets[2 * period] ?? 0) === 0) continue;
+        groups.push({ group, counts: new Map(p.labels.map((l, j) => [l, { total: buckets[2 * (idx[j] ?? 0)] ?? 0, good: buckets[2 * (idx[j] ?? 0) + 1] ?? 0 }])) });
+      }
+      // A group exists when it had events in the period (the SLO's longest window), as with a query per SLO.
+      out.set(p.spec.metadata.name, groups.sort((a, b) => groupId(a.group).localeCompare(groupId(b.group))));
     });
   }
   for (const p of prepared.filter((x) => !isEvents(x.spec.spec.indicator))) {
@@ -261,20 +265,26 @@ export async function evaluateSlos(o: EvaluateOptions): Promise<SloEvaluation> {
     const policies = policiesOf(spec, tables);
     return { spec, policies, labels: windowsOf(spec, policies) };
   });
+  const t0 = performance.now();
   const counted = await countAt(o.store, prepared, at);
+  const t1 = performance.now();
+  const openBySlo = await openAlertsOf(o.store, o.specs.map((s) => s.metadata.name));
   for (const { spec, policies, labels } of prepared) {
     const results = resultsOf(spec, policies, labels, counted.get(spec.metadata.name) ?? []);
     out.results.push(...results);
     statusRows.push(...statusRowsOf(spec, results, at, written));
-    const moved = advance(spec, policies, results, await openAlertsOf(o.store, spec.metadata.name), at);
+    const moved = advance(spec, policies, results, openBySlo.get(spec.metadata.name) ?? new Map(), at);
     out.alerts.push(...moved.alerts);
     out.transitions.push(...moved.transitions);
   }
 
+  const t2 = performance.now();
   if (write) {
     await o.store.insertRows('slo_status', statusRows);
     await o.store.insertRows('alerts', out.alerts);
   }
+  const seconds = (a: number, b: number) => Math.round(b - a) / 1000;
+  out.timings = { countSeconds: seconds(t0, t1), judgeSeconds: seconds(t1, t2), writeSeconds: seconds(t2, performance.now()) };
   return out;
 }
 
@@ -335,7 +345,7 @@ export async function replaySlos(o: ReplayOptions): Promise<ReplayResult> {
       }
       return { group: { tenant: r.tenant, source: r.source, region: r.region, key_id: r.key_id }, good, total };
     });
-    const open = await openAlertsOf(o.store, spec.metadata.name);
+    const open = (await openAlertsOf(o.store, [spec.metadata.name])).get(spec.metadata.name) ?? new Map<string, OpenAlert>();
     const alerts: AlertRecord[] = [];
     const statusRows: Record<string, unknown>[] = [];
     let steps = 0;

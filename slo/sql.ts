@@ -38,18 +38,18 @@ class Params {
 }
 
 /** A filter as a SQL predicate (TRUE when empty). */
-export function filterSql(f: EventFilter, p: Params): string {
+export function filterSql(f: EventFilter, p: Params, o: { serverErrorColumn?: string } = {}): string {
   const parts: string[] = [];
   for (const [field, column] of Object.entries(COLUMN) as [Exclude<keyof EventFilter, 'not' | 'errorKind'>, string][]) {
     const values = f[field];
     if (values && values.length > 0) parts.push(`${column} IN ${p.add(values, 'Array(String)')}`);
   }
   if (f.errorKind && f.errorKind.length > 0) {
-    const codes = p.add(SERVER_ERROR_CODES, 'Array(String)');
-    const kinds = f.errorKind.map((k) => (k === 'server' ? `(outcome = 'failure' AND error_code IN ${codes})` : `(outcome = 'failure' AND error_code NOT IN ${codes})`));
+    const server = o.serverErrorColumn ?? `error_code IN ${p.add(SERVER_ERROR_CODES, 'Array(String)')}`;
+    const kinds = f.errorKind.map((k) => (k === 'server' ? `(outcome = 'failure' AND ${server})` : `(outcome = 'failure' AND NOT ${server})`));
     parts.push(`(${kinds.join(' OR ')})`);
   }
-  if (f.not) parts.push(`NOT (${filterSql(f.not, p)})`);
+  if (f.not) parts.push(`NOT (${filterSql(f.not, p, o)})`);
   return parts.length > 0 ? parts.join(' AND ') : '1';
 }
 
@@ -155,51 +155,64 @@ ORDER BY tenant, source, region, key_id`,
 /** One events SLO (ratio or latency) for `batchedEventsQuery`: its indicator and window labels. */
 export interface BatchedSpec {
   indicator: Extract<Indicator, { ratio: unknown } | { latency: unknown }>;
-  /** Indexes into the batch's windows, one per window of this SLO, in the SLO's own order. */
-  windows: readonly number[];
 }
 
 /**
- * Every ratio and latency SLO in one scan of key_events. The inner query counts events by every
- * column a filter can name, by latency flags, and by the smallest window holding the event (the
- * windows all end at `at`, so they nest); the outer query sums those few groups per SLO and
- * window at the finest grouping (tenant, source, region, key). Column `s<k>` of a row is SLO k's
- * array [total_0, good_0, total_1, good_1, ...] over its windows. Callers roll the rows up to each
- * SLO's own grouping. `windows` must be sorted from the shortest to the longest.
+ * Every ratio and latency SLO in one scan of key_events. The inner query counts events by the
+ * columns the filters name, by latency flags, and by `b`, the index of the smallest window holding
+ * the event (the windows all end at `at`, so they nest); the outer query sums those groups per SLO
+ * at the finest grouping (tenant, source, region, key) and bucket. Column `c` of a row is
+ * [total_0, good_0, total_1, good_1, ...] for SLOs 0, 1, ...; a window's count is the sum over
+ * the buckets up to its index. Callers add up buckets and roll the rows up to each SLO's grouping.
+ * `windows` must be sorted from the shortest to the longest.
  */
 export function batchedEventsQuery(specs: readonly BatchedSpec[], windows: readonly WindowSpec[], at: Date): SliQuery {
   const p = new Params();
   const last = windows.length - 1;
   const bucket = windows.length === 1 ? '0' : `multiIf(${windows.slice(0, last).map((w, i) => `event_time >= ${p.add(ch(w.from), 'DateTime64(3)')}, ${i}`).join(', ')}, ${last})`;
   const thresholds = [...new Set(specs.flatMap((s) => ('latency' in s.indicator ? [s.indicator.latency.thresholdMs] : [])))];
+  // The inner query groups only by the columns some filter names (and the group columns), and by
+  // a flag for server-side errors unless a filter names error codes: fewer, larger groups.
+  const filters = specs.flatMap((s) => ('ratio' in s.indicator ? [s.indicator.ratio.total, s.indicator.ratio.good] : [s.indicator.latency.filter]));
+  const used = new Set<string>();
+  const walk = (f: EventFilter) => {
+    for (const [field, column] of Object.entries(COLUMN)) if ((f as Record<string, unknown>)[field] !== undefined) used.add(column);
+    if (f.errorKind) used.add('outcome').add('server_error');
+    if (f.not) walk(f.not);
+  };
+  filters.forEach(walk);
+  const dims = ['tenant', 'source', 'region', 'key_id'];
+  const extra = ['operation', 'operation_class', 'outcome', 'error_code', 'principal_type'].filter((c) => used.has(c));
+  const serverFlag = used.has('server_error') ? [`error_code IN ${p.add(SERVER_ERROR_CODES, 'Array(String)')} AS server_error`] : [];
+  const innerCols = [...dims, ...extra, ...serverFlag.map(() => 'server_error')];
   const latFlags = thresholds.map((thr, i) => `ifNull(latency_ms <= ${p.add(thr, 'Float64')}, 0) AS lat_${i}`);
   const outer = specs.map((s, k) => {
     let total: string;
     let good: string;
+    const fo = { serverErrorColumn: 'server_error' };
     if ('ratio' in s.indicator) {
-      total = filterSql(s.indicator.ratio.total, p);
-      good = `${total} AND ${filterSql(s.indicator.ratio.good, p)}`;
+      total = filterSql(s.indicator.ratio.total, p, fo);
+      good = `${total} AND ${filterSql(s.indicator.ratio.good, p, fo)}`;
     } else {
-      total = `has_latency AND ${filterSql(s.indicator.latency.filter, p)}`;
+      total = `has_latency AND ${filterSql(s.indicator.latency.filter, p, fo)}`;
       good = `${total} AND lat_${thresholds.indexOf(s.indicator.latency.thresholdMs)}`;
     }
-    const cells = s.windows.flatMap((w) => [`sumIf(n, (${total}) AND b <= ${w})`, `sumIf(n, (${good}) AND b <= ${w})`]);
-    return `[${cells.join(', ')}] AS s${k}`;
+    return `sumIf(n, ${total}), sumIf(n, ${good})`;
   });
   const range = `event_time >= ${p.add(ch(windows[last]?.from ?? at), 'DateTime64(3)')} AND event_time < ${p.add(ch(at), 'DateTime64(3)')}`;
   return {
-    sql: `SELECT tenant, source, region, key_id,
-       ${outer.join(',\n       ')}
+    sql: `SELECT tenant, source, region, key_id, b,
+       [${outer.join(',\n        ')}] AS c
 FROM
 (
-  SELECT tenant, source, region, key_id, operation, operation_class, outcome, error_code, principal_type,
+  SELECT ${[...dims, ...extra, ...serverFlag].join(', ')},
          latency_ms IS NOT NULL AS has_latency${latFlags.map((f) => `, ${f}`).join('')},
          ${bucket} AS b, count() AS n
   FROM key_events
   WHERE ${range}
-  GROUP BY tenant, source, region, key_id, operation, operation_class, outcome, error_code, principal_type, has_latency${thresholds.map((_, i) => `, lat_${i}`).join('')}, b
+  GROUP BY ${innerCols.join(', ')}, has_latency${thresholds.map((_, i) => `, lat_${i}`).join('')}, b
 )
-GROUP BY tenant, source, region, key_id`,
+GROUP BY tenant, source, region, key_id, b`,
     params: p.values,
   };
 }

@@ -244,19 +244,18 @@ CREATE TABLE IF NOT EXISTS keywatch.slo_status_local ON CLUSTER 'prod'
     source            LowCardinality(String),
     region            LowCardinality(String),
     key_id            String,
-    window_name       LowCardinality(String),
-    window_seconds    UInt32,
-    good              UInt64,
-    total             UInt64,
-    error_ratio       Nullable(Float64),
-    burn_rate         Nullable(Float64),
-    budget_remaining  Nullable(Float64),
     state             LowCardinality(String),
+    budget_remaining  Nullable(Float64),
+    good              Map(LowCardinality(String), UInt64),
+    total             Map(LowCardinality(String), UInt64),
+    error_ratio       Map(LowCardinality(String), Nullable(Float64)),
+    burn_rate         Map(LowCardinality(String), Nullable(Float64)),
+    firing            Array(LowCardinality(String)),
     written_time      DateTime64(3, 'UTC')
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/slo_status_local', '{replica}', written_time)
 PARTITION BY toYYYYMM(evaluated_time)
-ORDER BY (slo, tenant, source, region, key_id, window_name, evaluated_time)
+ORDER BY (slo, tenant, source, region, key_id, evaluated_time)
 TTL toDateTime(evaluated_time) + INTERVAL 400 DAY;
 
 CREATE TABLE IF NOT EXISTS keywatch.slo_status ON CLUSTER 'prod'

@@ -130,15 +130,15 @@ export function sloCommand(globals: () => GlobalOptions): Command {
     .option('--json', 'print the rows as JSON')
     .action(async (opts: { slo?: string; json?: boolean }) => {
       await withStore(globals(), async (store) => {
-        const rows = await store.query<{ slo: string; tenant: string; source: string; region: string; key_id: string; evaluated: string; state: string; objective: number; period: string; budget: number | null; burns: [string, number | null][] }>(
-          `SELECT slo, tenant, source, region, key_id, toString(evaluated_time) AS evaluated, any(state) AS state, any(objective) AS objective, any(period) AS period,
-                  any(budget_remaining) AS budget, arraySort(x -> -x.3, groupArray((window_name, burn_rate, window_seconds))) AS w,
-                  arrayMap(x -> (x.1, x.2), w) AS burns
+        const rows = await store.query<{ slo: string; tenant: string; source: string; region: string; key_id: string; evaluated: string; state: string; objective: number; period: string; budget: number | null; firing: string[]; burns: [string, number | null][] }>(
+          `SELECT slo, tenant, source, region, key_id, toString(evaluated_time) AS evaluated, state, objective, period, budget_remaining AS budget, firing,
+                  -- windows from the longest to the shortest (the keys are labels such as 30d, 6h, 5m)
+                  arraySort(x -> -(toUInt64OrZero(substring(x.1, 1, length(x.1) - 1)) * multiIf(endsWith(x.1, 'd'), 86400, endsWith(x.1, 'h'), 3600, 60)),
+                            arrayZip(mapKeys(burn_rate), mapValues(burn_rate))) AS burns
            FROM slo_status FINAL
            WHERE (slo, tenant, source, region, key_id, evaluated_time) IN
                  (SELECT slo, tenant, source, region, key_id, max(evaluated_time) FROM slo_status GROUP BY slo, tenant, source, region, key_id)
              AND ({slo:String} = '' OR slo = {slo:String})
-           GROUP BY slo, tenant, source, region, key_id, evaluated_time
            ORDER BY slo, state = 'page' DESC, state = 'ticket' DESC, budget, tenant, source, region, key_id`,
           { slo: opts.slo ?? '' },
         );
