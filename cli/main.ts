@@ -13,6 +13,7 @@ import { detectCommand } from './commands/detect.ts';
 import { consumeCommand } from './commands/consume.ts';
 import { evaluateCommand } from './commands/evaluate.ts';
 import { sloCommand } from './commands/slo.ts';
+import { alertsCommand } from './commands/alerts.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
 export async function main(argv: string[]): Promise<number> {
@@ -26,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run keywatch --help for usage)');
   const globals = () => program.opts<GlobalOptions>();
-  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand]) {
+  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
   program.addCommand(collectCommand(globals).exitOverride());
