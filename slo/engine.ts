@@ -196,32 +196,50 @@ async function countAt(store: Store, prepared: readonly { spec: SloSpec; labels:
     const union = [...new Set(events.flatMap((p) => p.labels))].sort((a, b) => durationMs(a) - durationMs(b));
     const windows: WindowSpec[] = union.map((l) => ({ name: l, from: new Date(at.getTime() - durationMs(l)) }));
     const q = batchedEventsQuery(events.map((p) => ({ indicator: p.spec.spec.indicator as EventsIndicator })), windows, at);
-    const rows = await store.query<{ tenant: string; source: string; region: string; key_id: string; b: number; c: string[] }>(q.sql, q.params);
+    // Counts arrive as Float64 (exact far beyond any real count), so JSON gives numbers.
+    const rows = await store.query<{ tenant: string; source: string; region: string; key_id: string; b: number; c: number[] }>(q.sql, q.params);
     const nb = union.length;
-    events.forEach((p, k) => {
-      const dims = p.spec.spec.groupBy;
-      // Per group: total and good per bucket, then cumulated so that bucket i holds window i's counts.
-      const byGroup = new Map<string, { group: GroupKey; buckets: Float64Array }>();
-      for (const r of rows) {
-        const total = Number(r.c[2 * k] ?? 0);
-        if (total === 0) continue;
-        const group: GroupKey = {
-          tenant: dims.includes('tenant') ? r.tenant : '',
-          source: dims.includes('source') ? r.source : '',
-          region: dims.includes('region') ? r.region : '',
-          key_id: dims.includes('key') ? r.key_id : '',
-        };
-        const id = groupId(group);
-        let cur = byGroup.get(id);
-        if (!cur) byGroup.set(id, (cur = { group, buckets: new Float64Array(2 * nb) }));
-        const b = Number(r.b);
-        cur.buckets[2 * b] = (cur.buckets[2 * b] ?? 0) + total;
-        cur.buckets[2 * b + 1] = (cur.buckets[2 * b + 1] ?? 0) + Number(r.c[2 * k + 1] ?? 0);
+    // Group ids per row, once per distinct grouping rather than once per SLO.
+    const idsBySignature = new Map<string, { ids: string[]; groups: Map<string, GroupKey> }>();
+    const idsFor = (dims: readonly string[]) => {
+      const sig = dims.join(',');
+      let v = idsBySignature.get(sig);
+      if (!v) {
+        const groups = new Map<string, GroupKey>();
+        const ids = rows.map((r) => {
+          const group: GroupKey = {
+            tenant: dims.includes('tenant') ? r.tenant : '',
+            source: dims.includes('source') ? r.source : '',
+            region: dims.includes('region') ? r.region : '',
+            key_id: dims.includes('key') ? r.key_id : '',
+          };
+          const id = groupId(group);
+          if (!groups.has(id)) groups.set(id, group);
+          return id;
+        });
+        idsBySignature.set(sig, (v = { ids, groups }));
       }
+      return v;
+    };
+    events.forEach((p, k) => {
+      const { ids, groups: keys } = idsFor(p.spec.spec.groupBy);
+      // Per group: total and good per bucket, then cumulated so that bucket i holds window i's counts.
+      const byGroup = new Map<string, Float64Array>();
+      rows.forEach((r, i) => {
+        const total = r.c[2 * k] ?? 0;
+        if (total === 0) return;
+        const id = ids[i] ?? '';
+        let buckets = byGroup.get(id);
+        if (!buckets) byGroup.set(id, (buckets = new Float64Array(2 * nb)));
+        const b = r.b;
+        buckets[2 * b] = (buckets[2 * b] ?? 0) + total;
+        buckets[2 * b + 1] = (buckets[2 * b + 1] ?? 0) + (r.c[2 * k + 1] ?? 0);
+      });
       const idx = p.labels.map((l) => union.indexOf(l));
       const period = union.indexOf(periodOf(p.spec));
       const groups: GroupCounts[] = [];
-      for (const { group, buckets } of byGroup.values()) {
+      for (const [id, buckets] of [...byGroup].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) {
+        const group = keys.get(id) as GroupKey;
         for (let i = 1; i < nb; i++) {
           buckets[2 * i] = (buckets[2 * i] ?? 0) + (buckets[2 * i - 2] ?? 0);
           buckets[2 * i + 1] = (buckets[2 * i + 1] ?? 0) + (buckets[2 * i - 1] ?? 0);
@@ -230,7 +248,7 @@ async function countAt(store: Store, prepared: readonly { spec: SloSpec; labels:
         groups.push({ group, counts: new Map(p.labels.map((l, j) => [l, { total: buckets[2 * (idx[j] ?? 0)] ?? 0, good: buckets[2 * (idx[j] ?? 0) + 1] ?? 0 }])) });
       }
       // A group exists when it had events in the period (the SLO's longest window), as with a query per SLO.
-      out.set(p.spec.metadata.name, groups.sort((a, b) => groupId(a.group).localeCompare(groupId(b.group))));
+      out.set(p.spec.metadata.name, groups);
     });
   }
   for (const p of prepared.filter((x) => !isEvents(x.spec.spec.indicator))) {

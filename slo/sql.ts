@@ -197,7 +197,7 @@ export function batchedEventsQuery(specs: readonly BatchedSpec[], windows: reado
       total = `has_latency AND ${filterSql(s.indicator.latency.filter, p, fo)}`;
       good = `${total} AND lat_${thresholds.indexOf(s.indicator.latency.thresholdMs)}`;
     }
-    return `sumIf(n, ${total}), sumIf(n, ${good})`;
+    return `toFloat64(sumIf(n, ${total})), toFloat64(sumIf(n, ${good}))`;
   });
   const range = `event_time >= ${p.add(ch(windows[last]?.from ?? at), 'DateTime64(3)')} AND event_time < ${p.add(ch(at), 'DateTime64(3)')}`;
   return {
