@@ -16,11 +16,12 @@ spec:
 `;
 
 describe('SLO spec files', () => {
-  it('ships the eight example specs, each valid, with a window table for its period', () => {
+  it('ships the nine example specs, each valid, with a window table for its period', () => {
     const specs = loadSpecs([EXAMPLES_DIR]);
     expect(specs.map((s) => [s.metadata.name, s.spec.objectives[0]?.target, s.spec.timeWindow[0]?.duration])).toEqual([
       ['audit-log-completeness', 0.9999, '30d'],
       ['decrypt-failure-rate', 0.9999, '30d'],
+      ['hsm-probe-availability', 0.999, '7d'],
       ['incident-recovery', 0.9, '30d'],
       ['key-import-success', 1, '30d'],
       ['key-operation-latency', 0.95, '28d'],
