@@ -1,5 +1,7 @@
 import { Rng } from './rng.ts';
 import { DEMO_TENANTS, demoKeys, type DemoKey, type DemoRole, type DemoTenant } from './estate.ts';
+import { inOfficeHours } from './sources/demo-source.ts';
+import { PAYROLL_KEY_ID } from './config.ts';
 
 /**
  * Synthetic AWS CloudTrail KMS traffic in the documented record layout (CloudTrail user guide,
@@ -244,6 +246,9 @@ export function* generateCloudTrail(opts: GenerateOptions): Generator<CloudTrail
   const startMs = Math.floor(opts.start.getTime() / MS_HOUR) * MS_HOUR;
   const hours = Math.round(opts.days * 24);
   const incidents = opts.incidents ? incidentEvents(startMs, hours, keys, rng) : new Map<number, CloudTrailRecord[]>();
+  const rotationOff = INCIDENTS.find((i) => i.id === 'rotation-turned-off');
+  const rotationOffMs = opts.incidents && rotationOff ? startMs + incidentHour(hours, startMs, rotationOff) * MS_HOUR : undefined;
+  const rotationOffKey = keys.find((k) => k.tenant === 'initech' && k.alias === 'reports');
   for (let h = 0; h < hours; h++) {
     const hourStart = startMs + h * MS_HOUR;
     const hourOfDay = new Date(hourStart).getUTCHours();
@@ -253,6 +258,8 @@ export function* generateCloudTrail(opts: GenerateOptions): Generator<CloudTrail
     const batch: { t: number; rec: CloudTrailRecord }[] = [];
     for (const tenant of DEMO_TENANTS) {
       for (const role of tenant.roles) {
+        // Key administrators are people: they work in office hours.
+        if (role.kind === 'user' && !inOfficeHours(hourStart)) continue;
         const expected = role.opsPerHour * diurnal * scale * (role.kind === 'user' ? 1 : tenant.accounts.length);
         let n = Math.floor(expected);
         if (rng.next() < expected - n) n++;
@@ -267,7 +274,10 @@ export function* generateCloudTrail(opts: GenerateOptions): Generator<CloudTrail
     // Scheduled rotation: each key rotates once a year; in a short demo window, one per day or so.
     if (hourOfDay === 2 && rng.next() < 0.6) {
       const key = rng.pick(keys.filter((k) => k.origin === 'AWS_KMS'));
-      batch.push({ t: hourStart + 1_000, rec: serviceEvent(hourStart + 1_000, key, 'RotateKey', rng, {}) });
+      // Once the rotation-turned-off incident has happened, AWS no longer rotates that key.
+      if (!(rotationOffMs !== undefined && hourStart > rotationOffMs && key === rotationOffKey)) {
+        batch.push({ t: hourStart + 1_000, rec: serviceEvent(hourStart + 1_000, key, 'RotateKey', rng, {}) });
+      }
     }
     for (const rec of incidents.get(h) ?? []) batch.push({ t: Date.parse(String(rec.eventTime)), rec });
     batch.sort((a, b) => a.t - b.t);
@@ -279,7 +289,47 @@ export function* generateCloudTrail(opts: GenerateOptions): Generator<CloudTrail
 export function incidentNotes(opts: GenerateOptions): IncidentNote[] {
   const startMs = Math.floor(opts.start.getTime() / MS_HOUR) * MS_HOUR;
   const hours = Math.round(opts.days * 24);
-  return INCIDENTS.map((i) => ({ id: i.id, what: i.what, at: isoSeconds(startMs + incidentHour(hours, startMs, i) * MS_HOUR + i.minute * 60_000) }));
+  const notes: IncidentNote[] = INCIDENTS.map((i) => ({ id: i.id, what: i.what, at: isoSeconds(startMs + incidentHour(hours, startMs, i) * MS_HOUR + i.minute * 60_000) }));
+  const endMs = startMs + hours * MS_HOUR;
+  const lastNoon = Math.floor((endMs - 1) / MS_DAY) * MS_DAY + 12 * MS_HOUR;
+  const payroll = payrollCreation(startMs, hours);
+  if (payroll !== undefined) {
+    notes.push({ id: 'byok-key-imported', at: isoSeconds(payroll + 240_000), what: 'initech creates a BYOK key for payroll (origin EXTERNAL) and imports its material once; tps-reports uses it from then on' });
+    notes.push({ id: 'byok-material-stale', at: isoSeconds(lastNoon), what: `the payroll key's imported material is older than its 14-day cryptoperiod and was never re-imported, while tps-reports keeps using it` });
+  }
+  const mrk = mrkCreation(startMs, hours);
+  if (mrk !== undefined) {
+    notes.push({ id: 'mrk-key-not-replicated', at: isoSeconds(lastNoon), what: `acme creates a multi-Region key in eu-central-1 on ${isoSeconds(mrk).slice(0, 10)} and orders-api uses it, but it is never replicated to eu-west-1, acme's DR region for Frankfurt` });
+  }
+  return notes;
+}
+
+const MS_DAY = 86_400_000;
+const isWeekend = (ms: number) => [0, 6].includes(new Date(ms).getUTCDay());
+
+/** The payroll BYOK key is created on the first weekday of the traffic at 10:15, when the demo is long enough for its cryptoperiod (14 days) to lapse. */
+function payrollCreation(startMs: number, hours: number): number | undefined {
+  if (hours < 18 * 24) return undefined;
+  let day = Math.ceil(startMs / MS_DAY) * MS_DAY;
+  while (isWeekend(day)) day += MS_DAY;
+  return day + 10 * MS_HOUR + 15 * 60_000;
+}
+
+/** The multi-Region key is created on the last weekday at least three days before the last day, at 11:05. */
+function mrkCreation(startMs: number, hours: number): number | undefined {
+  if (hours < 5 * 24) return undefined;
+  let day = Math.floor((startMs + hours * MS_HOUR - 1) / MS_DAY) * MS_DAY - 3 * MS_DAY;
+  while (isWeekend(day)) day -= MS_DAY;
+  return day < startMs ? undefined : day + 11 * MS_HOUR + 5 * 60_000;
+}
+
+/** CloudTrail's creationDate format in CreateKey responses: `Mar 2, 2026, 11:20:09 AM`. */
+function consoleDate(ms: number): string {
+  const d = new Date(ms);
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const h = d.getUTCHours() % 12 === 0 ? 12 : d.getUTCHours() % 12;
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${months[d.getUTCMonth()]} ${d.getUTCDate()}, ${d.getUTCFullYear()}, ${h}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} ${d.getUTCHours() < 12 ? 'AM' : 'PM'}`;
 }
 
 const INCIDENTS = [
@@ -289,6 +339,8 @@ const INCIDENTS = [
   { id: 'access-denied-spike', daysBack: 1, hour: 14, minute: 20, what: 'initech tps-reports gets 120 AccessDeniedException errors in 10 minutes' },
   { id: 'imported-material-deleted', daysBack: 1, hour: 19, minute: 33, what: 'imported key material deleted from the globex ledger key (BYOK), then re-imported with an expiry' },
   { id: 'external-grant', daysBack: 0, hour: 1, minute: 50, what: 'a grant on the acme orders key to an external account (999988887777)' },
+  { id: 'rotation-turned-off', daysBack: 1, hour: 15, minute: 20, what: 'automatic rotation of the initech reports key turned off (DisableKeyRotation) by lumbergh, and never turned on again' },
+  { id: 'enumeration-burst', daysBack: 0, hour: 4, minute: 31, what: 'the leaked access key of acme\'s ci-legacy user, from 198.51.100.77, lists keys, aliases, policies and grants and decrypts with the orders key: 130 calls of 6 kinds in under a minute' },
 ] as const;
 
 /**
@@ -317,7 +369,7 @@ function incidentEvents(startMs: number, hours: number, keys: DemoKey[], rng: Rn
     const h = incidentHour(hours, startMs, i);
     return { h, t0: startMs + h * MS_HOUR + i.minute * 60_000 };
   };
-  const [burst, disable, wildcard, denied, material, grant] = INCIDENTS;
+  const [burst, disable, wildcard, denied, material, grant, rotationOff, enumeration] = INCIDENTS;
   {
     const { h, t0 } = at(burst);
     const k = key('acme', 'payments');
@@ -358,5 +410,78 @@ function incidentEvents(startMs: number, hours: number, keys: DemoKey[], rng: Rn
     const k = key('acme', 'orders');
     add(h, apiCall({ time: t0, key: k, role: role('acme', 'kms-admin'), tenant: tenant('acme'), eventName: 'CreateGrant', rng, requestParameters: { keyId: k.arn, granteePrincipal: 'arn:aws:iam::999988887777:root', operations: ['Decrypt', 'Encrypt', 'GenerateDataKey'] }, responseElements: { grantId: rng.hex(64), keyId: k.arn } }));
   }
+  {
+    const { h, t0 } = at(rotationOff);
+    const k = key('initech', 'reports');
+    add(h, apiCall({ time: t0, key: k, role: role('initech', 'lumbergh'), tenant: tenant('initech'), eventName: 'DisableKeyRotation', rng, requestParameters: { keyId: k.arn } }));
+  }
+  {
+    // A script with stolen keys: enumerate, read policies and grants, then decrypt what it can.
+    const { h, t0 } = at(enumeration);
+    const account = '210987654322';
+    const own = keys.filter((k) => k.account === account && k.region === 'eu-central-1');
+    const k = own.find((x) => x.alias === 'orders') as DemoKey;
+    const ci: DemoRole = { name: 'ci-legacy', kind: 'user', uses: [], ips: ['198.51.100.77'], userAgent: 'Boto3/1.28.40 md/Botocore#1.31.40 ua/2.0 os/linux#5.15.0 md/arch#x86_64 lang/python#3.11.4', opsPerHour: 0 };
+    const callerArn = `arn:aws:iam::${account}:user/ci-legacy`;
+    const plan: string[] = [
+      ...Array<string>(4).fill('ListKeys'), ...Array<string>(4).fill('ListAliases'), ...Array<string>(36).fill('DescribeKey'),
+      ...Array<string>(30).fill('GetKeyPolicy'), ...Array<string>(26).fill('ListGrants'), ...Array<string>(30).fill('Decrypt'),
+    ];
+    plan.forEach((name, i) => {
+      const time = t0 + Math.floor((i * 55_000) / plan.length);
+      const target = name === 'Decrypt' ? k : (own[i % own.length] as DemoKey);
+      const params: Record<string, unknown> | null =
+        name === 'ListKeys' || name === 'ListAliases' ? null
+        : name === 'GetKeyPolicy' ? { keyId: target.arn, policyName: 'default' }
+        : name === 'Decrypt' ? { encryptionAlgorithm: 'SYMMETRIC_DEFAULT', encryptionContext: { tenant: 'acme', table: 'customers' }, keyId: k.arn }
+        : { keyId: target.arn };
+      const rec = apiCall({ time, key: target, role: ci, tenant: tenant('acme'), eventName: name, rng, callerArn, callerAccount: account, sourceIp: '198.51.100.77', readOnly: true, requestParameters: params });
+      // List calls name no key: CloudTrail writes no resources for them.
+      if (params === null) delete rec.resources;
+      add(h, rec);
+    });
+  }
+  byokPayroll(startMs, hours, rng, add, tenant('initech'), role('initech', 'lumbergh'), role('initech', 'tps-reports'));
+  multiRegionKey(startMs, hours, rng, add, tenant('acme'), role('acme', 'kms-admin'), role('acme', 'orders-api'));
   return out;
+}
+
+type Add = (h: number, rec: CloudTrailRecord) => void;
+
+/** A few data-plane calls an hour with `key` by `user` from `from` to the end of the traffic. */
+function useFrom(from: number, startMs: number, hours: number, rng: Rng, add: Add, t: DemoTenant, user: DemoRole, key: DemoKey): void {
+  for (let h = Math.ceil((from - startMs) / MS_HOUR) + 1; h < hours; h++) {
+    const n = 1 + rng.int(3);
+    for (let i = 0; i < n; i++) {
+      const time = startMs + h * MS_HOUR + rng.int(MS_HOUR);
+      add(h, routineCall(time, t, user, key, rng));
+    }
+  }
+}
+
+/** initech's payroll BYOK key: created, its material imported once, then used; never re-imported. */
+function byokPayroll(startMs: number, hours: number, rng: Rng, add: Add, t: DemoTenant, admin: DemoRole, user: DemoRole): void {
+  const t0 = payrollCreation(startMs, hours);
+  if (t0 === undefined) return;
+  const hr = demoKeys().find((k) => k.tenant === 'initech' && k.alias === 'hr') as DemoKey;
+  const key: DemoKey = { ...hr, keyId: PAYROLL_KEY_ID, arn: `arn:aws:kms:${hr.region}:${hr.account}:key/${PAYROLL_KEY_ID}`, alias: 'payroll', origin: 'EXTERNAL', spec: 'SYMMETRIC_DEFAULT' };
+  const h = Math.floor((t0 - startMs) / MS_HOUR);
+  const metadata = { aWSAccountId: key.account, keyId: key.keyId, arn: key.arn, creationDate: consoleDate(t0), enabled: false, description: 'payroll BYOK (material from initech-luna-1)', keyUsage: 'ENCRYPT_DECRYPT', keyState: 'PendingImport', origin: 'EXTERNAL', keyManager: 'CUSTOMER', customerMasterKeySpec: 'SYMMETRIC_DEFAULT', keySpec: 'SYMMETRIC_DEFAULT', multiRegion: false };
+  add(h, apiCall({ time: t0, key, role: admin, tenant: t, eventName: 'CreateKey', rng, requestParameters: { description: metadata.description, keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT', origin: 'EXTERNAL', multiRegion: false, bypassPolicyLockoutSafetyCheck: false }, responseElements: { keyMetadata: metadata } }));
+  add(h, apiCall({ time: t0 + 150_000, key, role: admin, tenant: t, eventName: 'GetParametersForImport', rng, readOnly: true, requestParameters: { keyId: key.keyId, wrappingAlgorithm: 'RSAES_OAEP_SHA_256', wrappingKeySpec: 'RSA_4096' } }));
+  add(h, apiCall({ time: t0 + 240_000, key, role: admin, tenant: t, eventName: 'ImportKeyMaterial', rng, requestParameters: { keyId: key.keyId, expirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE', importType: 'NEW_KEY_MATERIAL' }, responseElements: { keyId: key.arn, keyMaterialId: rng.hex(64) } }));
+  useFrom(t0 + 240_000, startMs, hours, rng, add, t, user, key);
+}
+
+/** acme's new multi-Region key in Frankfurt: created and used, never replicated. */
+function multiRegionKey(startMs: number, hours: number, rng: Rng, add: Add, t: DemoTenant, admin: DemoRole, user: DemoRole): void {
+  const t0 = mrkCreation(startMs, hours);
+  if (t0 === undefined) return;
+  const base = demoKeys().find((k) => k.tenant === 'acme' && k.alias === 'orders' && k.region === 'eu-central-1' && k.account === '210987654321') as DemoKey;
+  const keyId = `mrk-${rng.hex(32)}`;
+  const key: DemoKey = { ...base, keyId, arn: `arn:aws:kms:${base.region}:${base.account}:key/${keyId}`, alias: 'invoices', origin: 'AWS_KMS', spec: 'SYMMETRIC_DEFAULT' };
+  const h = Math.floor((t0 - startMs) / MS_HOUR);
+  const metadata = { aWSAccountId: key.account, keyId, arn: key.arn, creationDate: consoleDate(t0), enabled: true, description: 'invoices (multi-Region, DR copy in eu-west-1)', keyUsage: 'ENCRYPT_DECRYPT', keyState: 'Enabled', origin: 'AWS_KMS', keyManager: 'CUSTOMER', customerMasterKeySpec: 'SYMMETRIC_DEFAULT', keySpec: 'SYMMETRIC_DEFAULT', encryptionAlgorithms: ['SYMMETRIC_DEFAULT'], multiRegion: true, multiRegionConfiguration: { multiRegionKeyType: 'PRIMARY', primaryKey: { arn: key.arn, region: key.region }, replicaKeys: [] } };
+  add(h, apiCall({ time: t0, key, role: admin, tenant: t, eventName: 'CreateKey', rng, requestParameters: { description: metadata.description, keyUsage: 'ENCRYPT_DECRYPT', keySpec: 'SYMMETRIC_DEFAULT', origin: 'AWS_KMS', multiRegion: true, bypassPolicyLockoutSafetyCheck: false }, responseElements: { keyMetadata: metadata } }));
+  useFrom(t0 + 600_000, startMs, hours, rng, add, t, user, key);
 }

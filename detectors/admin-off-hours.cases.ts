@@ -11,6 +11,26 @@ const PLATFORM_ADMIN = 'arn:aws:iam::111122223333:role/platform-admin';
 const admin = (operation: KeyEvent['operation'], event_time: string, e: Partial<KeyEvent> = {}) =>
   event({ event_time, key_id: AWS_KEY, region: 'eu-central-1', operation, vendor_operation: operation, principal: PLATFORM_ADMIN, source_ip: '203.0.113.12', ...e });
 
+/** One CloudHSM audit entry in the text layout of the User Guide, for a key opcode. */
+function hsmKeyEntry(iso: string, seq: number, opcode: string, handle: number): string[] {
+  const d = new Date(iso);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const us = BigInt(d.getTime()) * 1000n + 1n;
+  return [
+    `Time: ${p(d.getUTCMonth() + 1)}/${p(d.getUTCDate())}/${p(d.getUTCFullYear() % 100)} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}.000001, usecs:${us}`,
+    `Sequence No : 0x${seq.toString(16)}`,
+    'Reboot counter : 0x107',
+    'Command Type(hex) : CN_MGMT_CMD (0x0)',
+    `Opcode : ${opcode}`,
+    'Session Handle : 0xc008004',
+    'Response : 0:HSM Return: SUCCESS',
+    'Log type : MGMT_KEY_DETAILS_LOG (1)',
+    `Priv/Secret Key Handle : ${handle}`,
+    'Public Key Handle : 0',
+    '',
+  ];
+}
+
 export const cases: DetectorCases = {
   fires: [
     {
@@ -99,6 +119,19 @@ export const cases: DetectorCases = {
         admin('rotate_key', '2026-03-04 02:05:00.000', { principal: ROTATOR }),
         admin('rotate_key', '2026-03-05 02:05:00.000', { principal: ROTATOR }),
       ],
+    },
+    {
+      name: "a CloudHSM key pair generated at 00:04 and copied to the cluster's other HSM (key entries name no user: an application's work)",
+      now: '2026-03-03T09:00:00Z',
+      events: [HISTORY],
+      records: {
+        format: 'aws-cloudhsm',
+        lines: [
+          ...hsmKeyEntry('2026-03-03T00:04:29Z', 0x40, 'CN_GENERATE_KEY_PAIR (0x19)', 262160),
+          ...hsmKeyEntry('2026-03-03T00:04:29Z', 0x41, 'CN_EXTRACT_MASKED_OBJECT_USER (0xf0)', 262160),
+          ...hsmKeyEntry('2026-03-03T00:04:30Z', 0x42, 'CN_DESTROY_OBJECT (0x11)', 600123),
+        ],
+      },
     },
     {
       name: 'Azure Key Vault rotating a key on its schedule at 02:00 (KeyRotateIfDue, the service itself)',

@@ -38,7 +38,7 @@ export const adminOffHours: Detector = {
   title: 'Key administration outside business hours',
   severity: 'medium',
   description:
-    'A principal performed administrative, policy or lifecycle operations on keys, vaults or HSMs (key policy and IAM changes, grants, Vault ACL policies, key creation, rotation settings, disable and deletion, export and backup, HSM users, audit device changes) outside business hours (`detect.businessHours`: hours, weekdays and UTC offset). Change work on key infrastructure is planned and done in office hours; at night or at the weekend it is an incident, a forgotten automation, or an intruder who hopes nobody watches. Provider-internal callers and scheduled service actions (Azure KeyRotateIfDue, AWS automatic RotateKey, Key Vault Event Grid notifications) are left out. One alert per principal per 12 hours, listing every operation and key; high severity when it includes destructive or administrative operations (disable, deletion, destruction, deletion of imported material, export, disabling rotation, HSM users and configuration).',
+    'A principal performed administrative, policy or lifecycle operations on keys, vaults or HSMs (key policy and IAM changes, grants, Vault ACL policies, key creation, rotation settings, disable and deletion, export and backup, HSM users, audit device changes) outside business hours (`detect.businessHours`: hours, weekdays and UTC offset). Change work on key infrastructure is planned and done in office hours; at night or at the weekend it is an incident, a forgotten automation, or an intruder who hopes nobody watches. Provider-internal callers and scheduled service actions (Azure KeyRotateIfDue, AWS automatic RotateKey, Key Vault Event Grid notifications) are left out, as are CloudHSM key entries, which name no user: key generation and destruction by the crypto users\' applications and the cluster\'s masked-object synchronisation (CloudHSM user management still counts). One alert per principal per 12 hours, listing every operation and key; high severity when it includes destructive or administrative operations (disable, deletion, destruction, deletion of imported material, export, disabling rotation, HSM users and configuration).',
   runbook:
     'Check for a change ticket, an incident or a maintenance window that covers the time (first_local_time in the evidence is in the configured business-hours offset). Ask the principal\'s owner, or the team owning the automation, whether they did it. If nobody did: revert the changes (restore the key policy or IAM binding, revoke the grant, cancel the deletion, re-enable the key or audit device), revoke the principal\'s sessions and credentials, and review its other activity (keywatch sql "SELECT * FROM key_events WHERE principal = \'<principal>\' ORDER BY event_time DESC LIMIT 200"). Recurring automation belongs in the allow-list with its principal.',
   references: [
@@ -53,6 +53,7 @@ export const adminOffHours: Detector = {
     'Infrastructure-as-code pipelines and scheduled jobs running at night (allow-list their principals)',
     'On-call engineers working an incident, and teams in other time zones than the configured offset',
     'Planned maintenance at night (declare a maintenance window)',
+    'Not seen: CloudHSM keys generated, destroyed or copied at night, since those audit entries name no user; user management on the HSM is seen',
   ],
   dedupeMinutes: DEDUPE_MINUTES,
   async run(ctx) {
@@ -67,7 +68,12 @@ export const adminOffHours: Detector = {
     const candidates = `operation_class IN ('admin', 'policy', 'lifecycle') AND (${ctx.notInternal})
          -- Scheduled actions of the service itself, also when internal callers are included.
          AND attributes['scheduled'] != 'true' AND attributes['event_type'] != 'AwsServiceEvent'
-         AND NOT endsWith(vendor_operation, 'EventGridNotification') AND ${offHours}`;
+         AND NOT endsWith(vendor_operation, 'EventGridNotification')
+         -- CloudHSM key entries name no user: key generation, destruction and the cluster's own
+         -- masked-object synchronisation are the crypto users' applications at work, not
+         -- administration; user management (class admin) names its target and still counts.
+         AND NOT (source = 'aws-cloudhsm' AND operation_class = 'lifecycle' AND principal = '')
+         AND ${offHours}`;
     const rows = await ctx.store.query<Row>(
       `SELECT tenant, principal, any(principal_type) AS ptype,
               toString(min(event_time)) AS first, toString(max(event_time)) AS last,

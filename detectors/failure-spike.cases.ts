@@ -65,10 +65,10 @@ function vaultDenied(n: number): string[] {
   ).flat();
 }
 
-/** Luna Network HSM audit records by syslog (RFC 5424): crypto-officer logins with a wrong PIN, every 7 s. */
-function lunaPinIncorrect(n: number): string[] {
+/** Luna Network HSM audit records by syslog (RFC 5424): crypto-officer logins with a wrong PIN, every `every` seconds (7). */
+function lunaPinIncorrect(n: number, every = 7): string[] {
   return Array.from({ length: n }, (_, i) => {
-    const d = new Date(T0 + i * 7 * SECOND);
+    const d = new Date(T0 + i * every * SECOND);
     const body = `${p2(d.getUTCMonth() + 1)}/${p2(d.getUTCDate())}/${p2(d.getUTCFullYear() % 100)} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())}`;
     return `<133>1 ${d.toISOString()} luna-nyc-01 luna-audit - audit [origin ip="10.40.0.11"] ${1900 + i},${body},S/N 1520001 session ${20 + i} Access 2147483651:8813 CO(0) operation LUNA_LOGIN returned RC_PIN_INCORRECT(0x000000a0)`;
   });
@@ -149,6 +149,20 @@ export const cases: DetectorCases = {
       expect: { alerts: 1, key_id: '', principal: 'CO', severity: 'high', evidenceIncludes: { category: 'access_denied', top_error_codes: 'RC_PIN_INCORRECT:22', operations: 'login' } },
     },
     {
+      name: 'Luna HSM: 6 wrong crypto-officer PINs in under a minute reach minLoginFailures (an HSM locks the role out long before 20)',
+      now: NOW,
+      range: RANGE,
+      records: { format: 'luna-hsm', lines: lunaPinIncorrect(6) },
+      expect: { alerts: 1, key_id: '', principal: 'CO', severity: 'high', evidenceIncludes: { category: 'access_denied', failures: 6, top_error_codes: 'RC_PIN_INCORRECT:6' } },
+    },
+    {
+      name: 'CloudHSM: 5 failed CN_LOGIN as crypto officer admin, the lockout threshold, from a CloudWatch Logs subscription message',
+      now: NOW,
+      range: RANGE,
+      records: { format: 'aws-cloudhsm', lines: cloudHsmLoginFailures(5) },
+      expect: { alerts: 1, principal: 'admin', severity: 'high', evidenceIncludes: { category: 'access_denied', failures: 5 } },
+    },
+    {
       name: 'CloudHSM: 24 failed CN_LOGIN as crypto officer admin in under 4 minutes, from a CloudWatch Logs subscription message',
       now: NOW,
       range: RANGE,
@@ -205,6 +219,24 @@ export const cases: DetectorCases = {
       now: NOW,
       range: RANGE,
       events: times(T0, 19, 15 * SECOND, denied()),
+    },
+    {
+      name: 'Luna HSM: 4 wrong PINs stay under minLoginFailures',
+      now: NOW,
+      range: RANGE,
+      records: { format: 'luna-hsm', lines: lunaPinIncorrect(4) },
+    },
+    {
+      name: 'Luna HSM: 6 wrong PINs 11 minutes apart (a user who mistypes now and then) never reach 5 in a 10-minute window',
+      now: NOW,
+      range: RANGE,
+      records: { format: 'luna-hsm', lines: lunaPinIncorrect(6, 11 * 60) },
+    },
+    {
+      name: 'Vault: 8 failed userpass logins in 5 minutes are not HSM logins: minFailures (20) applies',
+      now: NOW,
+      range: RANGE,
+      events: times(T0, 8, 40 * SECOND, { source: 'vault', key_id: '', operation: 'login', vendor_operation: 'update auth/userpass/login', principal: 'userpass-mallory', principal_type: 'user', outcome: 'failure', error_code: 'invalid_credentials' }),
     },
     {
       name: 'just under minRatio, and no baseline: 25 refusals among 60 calls (42%) by a principal without history',

@@ -7,6 +7,13 @@ export const Settings = z
     windowMinutes: z.number().int().min(1).max(1440).default(10),
     /** Fewest failures of one category in a window. */
     minFailures: z.number().int().positive().default(20),
+    /**
+     * Fewest failed HSM logins (CloudHSM, Luna: a wrong PIN or password) in a window, counted as
+     * access_denied. HSMs lock a user out after a few bad attempts (CloudHSM after five, AWS CloudHSM
+     * User Guide, loginHSM; Luna after its partition policy's maximum of failed logins), so a PIN
+     * guess never reaches minFailures.
+     */
+    minLoginFailures: z.number().int().positive().default(5),
     /** Smallest share of the principal's calls on the key in the window that failed that way. */
     minRatio: z.number().gt(0).max(1).default(0.5),
     /**
@@ -85,6 +92,7 @@ const CATEGORY_SQL = `multiIf(
   operation = 'login' AND source IN ('aws-cloudhsm', 'luna-hsm'), 'access_denied',
   '')`;
 const CATEGORY_PARAMS = { fs_invalid_state: FAILURE_CODE_PATTERNS.invalid_state, fs_access_denied: FAILURE_CODE_PATTERNS.access_denied };
+const HSM_LOGIN_SQL = "operation = 'login' AND source IN ('aws-cloudhsm', 'luna-hsm')";
 
 const chTime = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 const MINUTE = 60_000;
@@ -95,6 +103,7 @@ interface WindowRow {
   principal: string;
   m: string;
   w_total: string;
+  w_hsm_login_denied: string;
   w_access_denied: string;
   w_invalid_state: string;
   w_access_denied_scoped: string;
@@ -143,7 +152,7 @@ export const failureSpike: Detector = {
   title: 'Spike of access-denied or invalid-state errors on a key',
   severity: 'high',
   description:
-    'Many calls by one principal on one key failed within a sliding window (windowMinutes, 10 by default): at least minFailures (20) failures of one category making up at least minRatio (half) of its calls, or a failure ratio far above the principal\'s own over the previous week. Error codes of every source are put in two categories: access_denied (AWS AccessDeniedException, GCP PERMISSION_DENIED / UNAUTHENTICATED, Key Vault 403 Forbidden / 401 Unauthorized, Vault permission_denied / invalid_credentials, CloudHSM RET_USER_LOGIN_FAILURE and other failed HSM logins, Luna RC_PIN_INCORRECT, PKCS#11 CKR_PIN_*) is high: someone probing a key with credentials that are not allowed, guessing HSM PINs, or a policy change that locked out a service; invalid_state (AWS KMSInvalidStateException / DisabledException / KeyUnavailableException, GCP FAILED_PRECONDITION, Key Vault 403 on a disabled key, Vault sealed) is medium: a key disabled, pending deletion or unreachable, with its callers failing — an outage in the making.',
+    'Many calls by one principal on one key failed within a sliding window (windowMinutes, 10 by default): at least minFailures (20) failures of one category making up at least minRatio (half) of its calls (for failed HSM logins, CloudHSM and Luna, minLoginFailures (5): HSMs lock a user out after a few wrong PINs, so guessing never gets to 20), or a failure ratio far above the principal\'s own over the previous week. Error codes of every source are put in two categories: access_denied (AWS AccessDeniedException, GCP PERMISSION_DENIED / UNAUTHENTICATED, Key Vault 403 Forbidden / 401 Unauthorized, Vault permission_denied / invalid_credentials, CloudHSM RET_USER_LOGIN_FAILURE and other failed HSM logins, Luna RC_PIN_INCORRECT, PKCS#11 CKR_PIN_*) is high: someone probing a key with credentials that are not allowed, guessing HSM PINs, or a policy change that locked out a service; invalid_state (AWS KMSInvalidStateException / DisabledException / KeyUnavailableException, GCP FAILED_PRECONDITION, Key Vault 403 on a disabled key, Vault sealed) is medium: a key disabled, pending deletion or unreachable, with its callers failing — an outage in the making.',
   runbook:
     "Read the category and top_error_codes in the evidence. access_denied: find who the principal is and whether it should use this key at all (keywatch sql \"SELECT event_time, operation, error_code, source_ip, user_agent FROM key_events WHERE principal = '<principal>' AND key_id = '<key_id>' ORDER BY event_time DESC LIMIT 100\"); an unknown principal, an outside IP or HSM PIN guessing means stolen or leaked credentials: disable them, and for an HSM check whether the role is now locked out. A known service that was just denied usually follows a key policy, IAM or access-policy change: look for update_policy events on the key and roll back. invalid_state: check the key's state (disabled, pending deletion, version destroyed, custom key store disconnected, Vault sealed) and whether that was planned; if not, re-enable the key or cancel the deletion before its callers' data becomes unreadable.",
   references: [
@@ -160,6 +169,7 @@ export const failureSpike: Detector = {
     'A deployment that rolled out a new role or service account before its key permission (fixed by granting it; allow-list for the rollout)',
     'A key disabled on purpose while callers still use it (declare a maintenance window for the key)',
     'Clients retrying a refused call in a tight loop make one refusal look like many: the ratio stays 1 while the cause is a single misconfiguration',
+    'An HSM application started with a wrong or expired PIN retries its login: five failed logins in a window are enough to fire (the application is locked out too, which is worth knowing)',
     'Provider-internal callers (AWS services acting for the customer) are left out unless detect.includeInternalCallers is set, so an S3 or RDS outage caused by a disabled key shows only through the customer\'s own callers',
   ],
   dedupeMinutes: 60,
@@ -182,10 +192,12 @@ export const failureSpike: Detector = {
          minutes AS (
            SELECT tenant, key_id, principal, m, count() AS total,
                   countIf(cat = 'access_denied') AS access_denied, countIf(cat = 'invalid_state') AS invalid_state,
+                  countIf(cat = 'access_denied' AND hsm_login) AS hsm_login_denied,
                   countIf(cat = 'access_denied' AND in_scope) AS access_denied_scoped, countIf(cat = 'invalid_state' AND in_scope) AS invalid_state_scoped
            FROM
            (
-             SELECT tenant, key_id, principal, intDiv(toUnixTimestamp(event_time), 60) AS m, ${CATEGORY_SQL} AS cat, (${ctx.scope.sql}) AS in_scope
+             SELECT tenant, key_id, principal, intDiv(toUnixTimestamp(event_time), 60) AS m, ${CATEGORY_SQL} AS cat, (${ctx.scope.sql}) AS in_scope,
+                    ${HSM_LOGIN_SQL} AS hsm_login
              FROM key_events
              WHERE (${ctx.notInternal}) AND (tenant, key_id, principal) IN (SELECT tenant, key_id, principal FROM cand)
                AND event_time >= (SELECT min(lo) FROM cand) - toIntervalMinute(${w})
@@ -196,16 +208,16 @@ export const failureSpike: Detector = {
        SELECT * FROM
        (
          SELECT tenant, key_id, principal, m,
-                sum(total) OVER win AS w_total,
+                sum(total) OVER win AS w_total, sum(hsm_login_denied) OVER win AS w_hsm_login_denied,
                 sum(access_denied) OVER win AS w_access_denied, sum(invalid_state) OVER win AS w_invalid_state,
                 sum(access_denied_scoped) OVER win AS w_access_denied_scoped, sum(invalid_state_scoped) OVER win AS w_invalid_state_scoped
          FROM minutes
          WINDOW win AS (PARTITION BY tenant, key_id, principal ORDER BY m RANGE BETWEEN ${w - 1} PRECEDING AND CURRENT ROW)
        )
-       WHERE (w_access_denied >= {min_failures:UInt32} AND w_access_denied_scoped > 0 AND w_access_denied >= {loosest:Float64} * w_total)
+       WHERE ((w_access_denied >= {min_failures:UInt32} OR w_hsm_login_denied >= {min_login_failures:UInt32}) AND w_access_denied_scoped > 0 AND w_access_denied >= {loosest:Float64} * w_total)
           OR (w_invalid_state >= {min_failures:UInt32} AND w_invalid_state_scoped > 0 AND w_invalid_state >= {loosest:Float64} * w_total)
        ORDER BY tenant, key_id, principal, m`,
-      { ...ctx.scope.params, ...CATEGORY_PARAMS, min_failures: s.minFailures, loosest },
+      { ...ctx.scope.params, ...CATEGORY_PARAMS, min_failures: s.minFailures, min_login_failures: s.minLoginFailures, loosest },
     );
 
     // Windows that fire, per key, principal and category.
@@ -217,7 +229,8 @@ export const failureSpike: Detector = {
       for (const category of CATEGORIES) {
         const failures = Number(category === 'access_denied' ? r.w_access_denied : r.w_invalid_state);
         const scoped = Number(category === 'access_denied' ? r.w_access_denied_scoped : r.w_invalid_state_scoped);
-        if (failures < s.minFailures || scoped === 0) continue;
+        const hsmLogins = category === 'access_denied' && Number(r.w_hsm_login_denied) >= s.minLoginFailures;
+        if ((failures < s.minFailures && !hsmLogins) || scoped === 0) continue;
         const ratio = failures / total;
         const m = Number(r.m);
         let win: Window | undefined;

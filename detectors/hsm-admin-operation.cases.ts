@@ -113,6 +113,19 @@ export const cases: DetectorCases = {
       expect: { alerts: 1, severity: 'high', evidenceIncludes: { operation: 'create_user', vendor_operation: 'LUNA_INIT_ROLE' } },
     },
     {
+      name: 'a Luna security officer cloning two key objects off the HSM at night (LUNA_CLONE_AS_SOURCE, RFC 3164 syslog records): high, one alert per key',
+      now: '2026-03-02T12:00:00Z',
+      records: {
+        format: 'luna-hsm',
+        lines: [
+          '<134>Mar  2 02:40:00 initech-luna-1 luna-audit: 9120,03/02/26 02:40:00,S/N 1530201 session 800 Access 2147483650:66 SO(1) operation LUNA_LOGIN returned RC_OK(0x00000000)',
+          '<134>Mar  2 02:40:02 initech-luna-1 luna-audit: 9121,03/02/26 02:40:02,S/N 1530201 session 800 Access 2147483650:66 SO(1) operation LUNA_CLONE_AS_SOURCE returned RC_OK(0x00000000) using key handle(301)',
+          '<134>Mar  2 02:40:03 initech-luna-1 luna-audit: 9122,03/02/26 02:40:03,S/N 1530201 session 800 Access 2147483650:66 SO(1) operation LUNA_CLONE_AS_SOURCE returned RC_OK(0x00000000) using key handle(302)',
+        ],
+      },
+      expect: { alerts: 2, principal: 'SO', severity: 'high', evidenceIncludes: { vendor_operation: 'LUNA_CLONE_AS_SOURCE', place: '1530201' } },
+    },
+    {
       name: 'a Managed HSM security domain downloaded: high',
       now: '2026-03-02T12:00:00Z',
       events: [
@@ -134,6 +147,17 @@ export const cases: DetectorCases = {
     },
   ],
   quiet: [
+    {
+      name: 'a Luna crypto officer cloning a new key to the HA partner (synchronisation, key lifecycle) is not administration',
+      now: '2026-03-02T12:00:00Z',
+      records: {
+        format: 'luna-hsm',
+        lines: [
+          '<134>1 2026-03-02T10:00:00.040Z acme-luna-a luna-audit - - - 48210,03/02/26 10:00:00,S/N 1520101 session 41 Access 2147483650:120 CO(0) operation LUNA_GENERATE_KEY returned RC_OK(0x00000000) using key handle(5001)',
+          '<134>1 2026-03-02T10:00:01.040Z acme-luna-a luna-audit - - - 48211,03/02/26 10:00:01,S/N 1520101 session 41 Access 2147483650:120 CO(0) operation LUNA_CLONE_AS_SOURCE returned RC_OK(0x00000000) using key handle(5001)',
+        ],
+      },
+    },
     {
       name: 'a CloudHSM crypto officer logging in (real-shaped delivery) is not an admin operation',
       now: '2026-03-03T00:00:00Z',

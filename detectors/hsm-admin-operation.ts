@@ -43,6 +43,7 @@ function judge(g: AdminGroup): Verdict {
   if (Number(g.critical) === 1) return verdict('critical', `HSM contents wiped or replaced (${op})`);
   if (g.audit_change === 'disable') return verdict('critical', 'Audit device disabled');
   if (g.operation === 'create_user') return verdict('high', 'HSM user or role created');
+  if (op.startsWith('LUNA_CLONE')) return verdict('high', 'Key objects cloned by the HSM security officer');
   if (g.operation === 'delete_user') return verdict('high', 'HSM user or role deleted');
   if (g.operation === 'update_user') {
     return /ROLE/.test(op) ? verdict('high', 'HSM user role changed') : verdict('medium', 'HSM user password or PIN changed');
@@ -76,7 +77,7 @@ export const hsmAdminOperation: Detector = {
   title: 'HSM or key-service administrative operation',
   severity: 'medium',
   description:
-    'A successful administrative operation on an HSM or key service (operation class admin): CloudHSM user management (CN_CREATE_USER, CN_DELETE_USER, CN_CHANGE_PSWD, CN_CHANGE_USER_ROLE) and cluster-level commands (CN_ZEROIZE, CN_INIT_TOKEN, cloning), Luna role and PIN initialisation and changes, zeroisation, partition and audit configuration, Vault audit device, auth method and secrets engine changes (sys/audit, sys/auth, sys/mounts), Managed HSM security domain operations. Zeroisation, token initialisation and disabling an audit device are critical (they destroy keys or blind the audit trail); creating or deleting users and roles, changing roles, enabling or disabling auth methods and disabling a secrets engine are high; the rest medium. The same command replicated to every HSM of a CloudHSM cluster is one alert. Failed attempts are left to the access-denied detectors.',
+    'A successful administrative operation on an HSM or key service (operation class admin): CloudHSM user management (CN_CREATE_USER, CN_DELETE_USER, CN_CHANGE_PSWD, CN_CHANGE_USER_ROLE) and cluster-level commands (CN_ZEROIZE, CN_INIT_TOKEN, cloning), Luna role and PIN initialisation and changes, zeroisation, partition and audit configuration, objects cloned by the security officer (LUNA_CLONE_* by SO; the HA synchronisation and backups crypto officers run are key lifecycle and left out), Vault audit device, auth method and secrets engine changes (sys/audit, sys/auth, sys/mounts), Managed HSM security domain operations. Zeroisation, token initialisation and disabling an audit device are critical (they destroy keys or blind the audit trail); creating or deleting users and roles, changing roles, Luna objects cloned by the SO, enabling or disabling auth methods and disabling a secrets engine are high; the rest medium. The same command replicated to every HSM of a CloudHSM cluster is one alert. Failed attempts are left to the access-denied detectors.',
   runbook:
     'Match the operation with a change ticket or key ceremony record: HSM admin commands are rare and should always have one. Identify who ran it: CloudHSM user-management entries name the target user, not the caller, so look for the CN_LOGIN of a crypto officer just before it on the same HSM (keywatch sql "SELECT event_time, vendor_operation, principal, attributes FROM key_events WHERE source = \'aws-cloudhsm\' AND attributes[\'hsm_id\'] = \'<hsm>\' ORDER BY event_time DESC LIMIT 50"). If it was not planned: for a user or role created, delete it and rotate the crypto officer passwords; for an audit device disabled, re-enable it at once and treat the gap as an incident (revoke the root or admin token used); for a zeroize or token init, stop dependent services and restore from the latest backup. Then review everything the principal did in the same session.',
   references: [
@@ -97,8 +98,10 @@ export const hsmAdminOperation: Detector = {
   ],
   dedupeMinutes: 60,
   async run(ctx) {
-    // Provider-internal callers are not left out: none of them is expected to administer an HSM,
-    // and Vault's cert and JWT logins are typed `service` too.
+    // Provider-internal callers are not left out: none of them is expected to administer an HSM.
+    // Luna cloning is key lifecycle (backup, HA synchronisation under the application's own
+    // session); done by the security officer, whose role is the HSM and not its keys, it is
+    // administration: copying key objects to another HSM.
     const groups = await ctx.store.query<AdminGroup>(
       `SELECT tenant, source, key_id, principal, operation, vendor_operation,
               multiIf(attributes['cluster_id'] != '', attributes['cluster_id'], attributes['hsm_serial'] != '', attributes['hsm_serial'],
@@ -114,7 +117,8 @@ export const hsmAdminOperation: Detector = {
               arraySort(arrayFilter(v -> v != '', groupUniqArray(attributes['hsm_id']))) AS hsms,
               arraySort(arrayFilter(v -> v != '', groupUniqArray(attributes['target_user_role']))) AS target_roles
        FROM key_events
-       WHERE (${ctx.scope.sql}) AND operation_class = 'admin' AND outcome = 'success'
+       WHERE (${ctx.scope.sql}) AND outcome = 'success'
+         AND (operation_class = 'admin' OR (source = 'luna-hsm' AND principal = 'SO' AND startsWith(vendor_operation, 'LUNA_CLONE')))
        GROUP BY tenant, source, key_id, principal, operation, vendor_operation, place, target, audit_change, auth_change, mount_change, vault_type,
                 toStartOfHour(event_time)
        ORDER BY first`,

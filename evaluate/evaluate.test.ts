@@ -49,6 +49,10 @@ describe('alertMatches', () => {
     expect(alertMatches(alert({ detector: 'failure-spike', principal: 'admin' }), co)).toBe(false);
     expect(alertMatches(alert({ detector: 'key-disabled-or-deleted', tenant: 'globex', key_id: 'arn:aws:kms:eu-west-1:1:key/ffff', first_time: '2026-11-27 22:41:00.000', last_time: '2026-11-27 22:42:35.000' }), deletion)).toBe(true);
     expect(alertMatches(alert({ detector: 'key-disabled-or-deleted', tenant: 'globex', key_id: 'key/eeee', first_time: '2026-11-27 22:41:00.000', last_time: '2026-11-27 22:41:00.000' }), deletion)).toBe(false);
+    // An alert that names no key (one per principal) is not held to the labeled key.
+    const offHours: LabeledIncident = { ...deletion, expect: { detectors: ['admin-off-hours'], tenant: 'globex', key_id: 'key/ffff', windowMinutes: 10 } };
+    expect(alertMatches(alert({ detector: 'admin-off-hours', tenant: 'globex', key_id: '', first_time: '2026-11-27 22:41:00.000', last_time: '2026-11-27 22:42:35.000' }), offHours)).toBe(true);
+    expect(alertMatches(alert({ detector: 'admin-off-hours', tenant: 'globex', key_id: 'key/eeee', first_time: '2026-11-27 22:41:00.000', last_time: '2026-11-27 22:42:35.000' }), offHours)).toBe(false);
     expect(alertMatches(alert({ detector: 'burst' }), gap)).toBe(false);
     expect(alertMatches(alert({ detector: 'burst' }), { ...burst, expect: undefined })).toBe(false);
   });

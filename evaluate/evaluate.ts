@@ -30,12 +30,13 @@ const agrees = (want: string | undefined, got: string): boolean => want === unde
  * An alert matches an incident when its detector is one the incident expects, its tenant is the
  * incident's (when labeled), its principal and key id contain the labeled ones as whole tokens
  * (case-insensitive, so a key id matches its ARN and `CO` does not match `secops`), and its [first_time, last_time] overlaps [at - window, at + window].
+ * An alert that names no key (admin-off-hours: one alert per principal) is not held to the labeled key.
  */
 export function alertMatches(alert: EvalAlert, incident: DemoIncident): boolean {
   const e = incident.expect;
   if (!e || !e.detectors.includes(alert.detector)) return false;
   if (e.tenant !== undefined && e.tenant !== alert.tenant) return false;
-  if (!agrees(e.principal, alert.principal) || !agrees(e.key_id, alert.key_id)) return false;
+  if (!agrees(e.principal, alert.principal) || (alert.key_id !== '' && !agrees(e.key_id, alert.key_id))) return false;
   const at = parseTime(incident.at);
   const w = (e.windowMinutes ?? DEFAULT_WINDOW_MINUTES) * 60_000;
   const first = parseTime(alert.first_time);

@@ -52,7 +52,9 @@ describe('the ingest hash chain', () => {
   });
 
   it('detects a raw record altered behind its back, even when its digest column is altered too', async () => {
-    await store.exec(`ALTER TABLE raw_events UPDATE record = replaceOne(record, '"Decrypt"', '"Encrypt"'), sha256 = SHA256(replaceOne(record, '"Decrypt"', '"Encrypt"')) WHERE batch_id = (SELECT batch_id FROM ingest_batches WHERE seqno = 2) AND seq = 5 SETTINGS mutations_sync = 1`);
+    // The first Decrypt record of batch 2 (which one that is depends on the generated traffic).
+    const [target] = await store.query<{ seq: string }>(`SELECT toString(min(seq)) AS seq FROM raw_events WHERE batch_id = (SELECT batch_id FROM ingest_batches WHERE seqno = 2) AND position(record, '"Decrypt"') > 0`);
+    await store.exec(`ALTER TABLE raw_events UPDATE record = replaceOne(record, '"Decrypt"', '"Encrypt"'), sha256 = SHA256(replaceOne(record, '"Decrypt"', '"Encrypt"')) WHERE batch_id = (SELECT batch_id FROM ingest_batches WHERE seqno = 2) AND seq = ${Number(target?.seq)} SETTINGS mutations_sync = 1`);
     const report = await verifyChain(store);
     expect(report.ok).toBe(false);
     expect(report.findings.map((f) => [f.seqno, f.code])).toEqual([[2, 'raw_records_altered']]);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
+import { withDemoDetect } from '../../demo/config.ts';
 import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
 import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
 import { runDetectors } from '../../detectors/engine.ts';
@@ -16,7 +17,7 @@ import { DEMO_QUERIES } from '../../demo/queries.ts';
 export function demoCommand(globals: () => GlobalOptions): Command {
   return new Command('demo')
     .description('generate realistic multi-tenant traffic for every log source with injected incidents, ingest it and show what is there')
-    .option('--days <n>', 'days of traffic, the full UTC days before today', '14')
+    .option('--days <n>', 'days of traffic, the full UTC days before today (three weeks: the first-use detectors judge against 14 days of history)', '21')
     .option('--seed <n>', 'random seed (the same seed gives the same traffic)', '7')
     .option('--keep-input <dir>', 'write the generated log files here and keep them')
     .action(async (opts: { days: string; seed: string; keepInput?: string }) => {
@@ -58,8 +59,9 @@ export function demoCommand(globals: () => GlobalOptions): Command {
           const gaps = await refreshCoverageGaps(store, coverageWindow(now, config.coverage.windowDays), now, config.clickhouse.cluster);
           process.stdout.write('Ingest summary\n' + formatSummary(summary).replace(/^/gm, '  ') + '\n');
           process.stdout.write(`  coverage     ${gaps.length} key(s) with admin activity but no logged use in the last ${config.coverage.windowDays} days\n\n`);
-          // The detectors over the whole generated span, as `keywatch detect --from … --to …` would.
-          const detected = await runDetectors({ store, now, config: config.detect, tenantAccounts: Object.keys({ ...tenants, ...config.tenants }), range: { from: start, to: new Date(today) } });
+          // The detectors over the whole generated span, as `keywatch detect --from … --to …` would,
+          // with the demo estate's cryptoperiods and DR regions (demo/config.ts) under the user's settings.
+          const detected = await runDetectors({ store, now, config: withDemoDetect(config.detect), tenantAccounts: Object.keys({ ...tenants, ...config.tenants }), range: { from: start, to: new Date(today) } });
           const open = detected.alerts.filter((a) => a.status === 'open');
           process.stdout.write(`Detectors: ${open.length} alert(s) from ${detected.runs.filter((r) => r.alerts > 0).length} of ${detected.runs.length} detectors (keywatch detect --from ${start.toISOString().slice(0, 10)} --to ${new Date(today).toISOString().slice(0, 10)})\n`);
           for (const r of detected.runs) process.stdout.write(`  ${r.detector.padEnd(34)} ${r.status === 'ran' ? String(r.alerts).padStart(4) : 'waiting for history'}\n`);

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import type { Config } from '../../core/config.ts';
 import { KeywatchError } from '../../core/errors.ts';
+import { withDemoDetect } from '../../demo/config.ts';
 import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
 import { runDetectors, type AlertRow } from '../../detectors/engine.ts';
 import { DETECTORS } from '../../detectors/registry.ts';
@@ -32,7 +33,8 @@ async function detectOnDemo(base: Config, o: { start: Date; end: Date; days: num
       Object.assign(tenants, s.tenants);
       o.log(`  ${s.source.padEnd(16)} ${String(records).padStart(8)} records\n`);
     }
-    // A fresh store of its own, never the user's: the user's detection settings, not their data.
+    // A fresh store of its own, never the user's: the user's detection settings (over the demo
+    // estate's cryptoperiods and DR regions, demo/config.ts), not their data.
     const config: Config = { ...base, dataDir: join(root, 'store'), clickhouse: { ...base.clickhouse, url: undefined, cluster: undefined } };
     const store = await openStore(config);
     try {
@@ -44,7 +46,7 @@ async function detectOnDemo(base: Config, o: { start: Date; end: Date; days: num
         { store, clock: systemClock, format: 'auto', tenants: allTenants, defaultTenant: config.defaultTenant, batchBytes: config.ingest.batchBytes, maxRecordBytes: config.ingest.maxRecordBytes },
       );
       o.log(`  ingested ${summary.inserted} events in ${summary.seconds.toFixed(1)} s; running ${DETECTORS.length} detectors\n`);
-      const detected = await runDetectors({ store, now: systemClock.now(), config: config.detect, tenantAccounts: Object.keys(allTenants), range: { from: o.start, to: o.end } });
+      const detected = await runDetectors({ store, now: systemClock.now(), config: withDemoDetect(config.detect), tenantAccounts: Object.keys(allTenants), range: { from: o.start, to: o.end } });
       for (const r of detected.runs) if (r.status !== 'ran') o.log(`  ${r.detector}: waiting for history (not run)\n`);
       return detected.alerts;
     } finally {
@@ -64,7 +66,7 @@ const wholeNumber = (flag: string, v: string, min: number, max: number): number 
 export function evaluateCommand(globals: () => GlobalOptions): Command {
   return new Command('evaluate')
     .description('measure the detectors: precision and recall per detector on the demo incidents, and alerts on a clean baseline (uses temporary stores, never yours)')
-    .option('--days <n>', 'days of demo traffic with incidents, the full UTC days before today', '14')
+    .option('--days <n>', 'days of demo traffic with incidents, the full UTC days before today (three weeks: the first-use detectors judge against 14 days of history)', '21')
     .option('--seed <n>', 'random seed of the generated traffic', '7')
     .option('--baseline-days <n>', 'days of clean traffic (no incidents) for the false-alarm baseline; 0 skips it', '30')
     .option('--json', 'print one JSON object instead of the table')

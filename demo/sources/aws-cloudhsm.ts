@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
-import { plusOffHours } from './demo-source.ts';
+import { inOfficeHours, plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic AWS CloudHSM audit logs (User Guide, "Interpreting AWS CloudHSM audit logs") for
@@ -155,16 +155,16 @@ class ClusterTraffic {
     this.ops.push({ at: at + 40_000 + this.rng.int(20_000), hsm: 0, opcode: 'CN_BACKUP_END', session: s });
   }
 
-  /** A crypto officer's session: login on both HSMs, maybe a password change, logout. */
+  /**
+   * A crypto officer's session on a working day: login on both HSMs, a look at the users and keys
+   * (read-only commands the audit log leaves out), logout. User and password changes are rare
+   * events of their own (a quarterly password rotation), not part of a routine day.
+   */
   officer(at: number, hsm: 0 | 1): void {
+    if (!inOfficeHours(at)) return;
     const s = this.session();
     this.login(at, hsm, 'admin', 'CN_CRYPTO_OFFICER (2)', s);
-    let t = at + 30_000 + this.rng.int(120_000);
-    if (this.rng.next() < 0.3) {
-      this.ops.push({ at: t, hsm, opcode: 'CN_CHANGE_PSWD', session: s, user: 'admin', userType: 'CN_CRYPTO_OFFICER (2)' });
-      this.ops.push({ at: t + 40, hsm: hsm === 0 ? 1 : 0, opcode: 'CN_CHANGE_PSWD', session: this.session(), user: 'admin', userType: 'CN_CRYPTO_OFFICER (2)' });
-      t += 20_000;
-    }
+    const t = at + 30_000 + this.rng.int(120_000);
     this.ops.push({ at: t, hsm, opcode: 'CN_LOGOUT', session: s, user: 'admin', userType: 'CN_CRYPTO_OFFICER (2)' });
   }
 }
@@ -181,7 +181,7 @@ function globexDay(t: ClusterTraffic, rng: Rng, day: number): void {
     t.ops.push({ at: at + 19 * MS_MIN, hsm, opcode: 'CN_APP_FINALIZE', session: s });
   }
   t.backup(day + 1 * MS_HOUR + rng.int(30 * MS_MIN));
-  if (rng.next() < 0.3) t.officer(day + 14 * MS_HOUR + rng.int(3 * MS_HOUR), rng.int(2) as 0 | 1);
+  if (rng.next() < 0.3) t.officer(day + 13 * MS_HOUR + rng.int(3 * MS_HOUR), rng.int(2) as 0 | 1);
 }
 
 /** acme: hourly TLS-offload connections, PKI signer sessions in office hours. */
@@ -207,7 +207,8 @@ function acmeDay(t: ClusterTraffic, rng: Rng, day: number): void {
       const work = 1 + rng.int(5);
       for (let w = 0; w < work; w++) {
         when += 5_000 + rng.int(60_000);
-        const pick = rng.weighted([['wrap', 5], ['unwrap', 2], ['pair', 1], ['share', 0.2]] as const);
+        // Sharing a key with another crypto user is set up by hand, in office hours.
+        const pick = rng.weighted([['wrap', 5], ['unwrap', 2], ['pair', 1], ['share', inOfficeHours(when) ? 0.4 : 0]] as const);
         if (pick === 'pair') {
           t.newKey(when, on, ss, true);
         } else if (pick === 'wrap') {

@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
-import { plusOffHours } from './demo-source.ts';
+import { inOfficeHours, plusFirstUse, plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Azure Key Vault and Managed HSM `AuditEvent` traffic in the diagnostic-log layout
@@ -630,8 +630,9 @@ async function writeNatural(o: DemoSourceOptions): Promise<{ files: string[]; re
           if (v.kind === 'vault' && rng.next() < 0.08) batch.push({ t: t + 40, vault: v, record: f.secret(v, caller, t + 40) });
         }
       }
+      // The vault administrators are people, working office hours.
       for (const admin of v.admins) {
-        if (rng.next() < admin.perHour * factor) {
+        if (rng.next() < admin.perHour * factor && inOfficeHours(hourStart)) {
           const t = hourStart + rng.int(MS_HOUR);
           batch.push({ t, vault: v, record: v.incidentOnly ? f.adminWrite(v, admin, t) : f.adminRead(v, admin, t) });
         }
@@ -695,15 +696,15 @@ export const azureKeyVaultDemo: DemoSource = {
   incidents: (o) =>
     INCIDENTS.map((i) => {
       const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
-      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) } satisfies DemoIncident;
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at, o.start) } satisfies DemoIncident;
     }),
 };
 
 /** What should catch each incident (keywatch evaluate); the coverage gap is `keywatch status`'s, not a detector's. */
-const EXPECT: Record<IncidentId, (at: string) => NonNullable<DemoIncident['expect']>> = {
-  // The generated workloads keep calling ledger-cmk after the purge.
-  'az-key-purged': (at) => ({ detectors: plusOffHours(at, ['key-disabled-or-deleted', 'use-after-disable']), tenant: 'globex' }),
-  'az-unwrap-forbidden-burst': () => ({ detectors: ['failure-spike'], tenant: 'acme', key_id: 'sql-tde' }),
+const EXPECT: Record<IncidentId, (at: string, start: Date) => NonNullable<DemoIncident['expect']>> = {
+  // The generated workloads keep calling ledger-cmk after the purge; at night the first call comes an hour or two later.
+  'az-key-purged': (at) => ({ detectors: plusOffHours(at, ['key-disabled-or-deleted', 'use-after-disable']), tenant: 'globex', key_id: 'ledger-cmk', windowMinutes: 240 }),
+  'az-unwrap-forbidden-burst': (at, start) => ({ detectors: plusFirstUse(at, start, ['failure-spike']), tenant: 'acme', key_id: 'sql-tde' }),
   // A backup is an export (admin), not a use: first-use-by-principal does not apply.
   'az-backup-unusual-user': (at) => ({ detectors: plusOffHours(at, []), tenant: 'acme', principal: 'contractor@acme.example.com' }),
   'az-access-policy-grant': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'globex' }),

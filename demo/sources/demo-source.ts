@@ -50,3 +50,25 @@ export function plusOffHours(at: string, detectors: string[]): string[] {
   const hour = d.getUTCHours();
   return day === 0 || day === 6 || hour < 8 || hour >= 18 ? [...detectors, 'admin-off-hours'] : detectors;
 }
+
+/**
+ * Whether a generated time falls in the demo estate's office hours: 09:00-17:00 UTC, Monday to
+ * Friday, inside the default business hours (08:00-18:00) with an hour's margin. The estate's
+ * people (key administrators, security officers, change pipelines run on merges) do their change
+ * work then; at night and at weekends only applications and scheduled jobs run.
+ */
+export function inOfficeHours(ms: number): boolean {
+  const d = new Date(ms);
+  const day = d.getUTCDay();
+  const hour = d.getUTCHours();
+  return day !== 0 && day !== 6 && hour >= 9 && hour < 17;
+}
+
+/**
+ * For incident labels of a stranger using a key: the detectors plus the first-use detectors when
+ * the demo holds the 14 days of the key's history they judge against before `at` (shorter demos
+ * cannot show a first use).
+ */
+export function plusFirstUse(at: string, start: Date, detectors: string[]): string[] {
+  return Date.parse(at) - start.getTime() > 14 * 86_400_000 + 3_600_000 ? [...detectors, 'first-use-by-principal', 'first-use-from-network'] : detectors;
+}

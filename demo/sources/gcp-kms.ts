@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
-import { plusOffHours } from './demo-source.ts';
+import { inOfficeHours, plusFirstUse, plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Cloud KMS audit-log traffic in the Cloud Audit Logs `LogEntry` layout (Cloud Logging
@@ -536,7 +536,8 @@ async function writeNatural(o: DemoSourceOptions): Promise<{ files: string[]; re
         const t = hourStart + rng.int(MS_HOUR);
         batch.push({ t, project: p, entry: f.adminRead(p, t) });
       }
-      if (rng.next() < 0.06 * factor) {
+      // Changes are made by people or by the Terraform pipeline they run on a merge: in office hours.
+      if (rng.next() < 0.06 * factor && inOfficeHours(hourStart)) {
         const t = hourStart + rng.int(MS_HOUR - 120_000);
         for (const e of f.adminWrite(p, t)) batch.push({ t: Date.parse(String(e.timestamp)), project: p, entry: e });
       }
@@ -614,14 +615,14 @@ export const gcpKmsDemo: DemoSource = {
   incidents: (o) =>
     INCIDENTS.map((i) => {
       const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
-      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) } satisfies DemoIncident;
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at, o.start) } satisfies DemoIncident;
     }),
 };
 
 /** What should catch each incident (keywatch evaluate); the coverage gap is `keywatch status`'s, not a detector's. */
-const EXPECT: Record<IncidentId, (at: string) => NonNullable<DemoIncident['expect']>> = {
+const EXPECT: Record<IncidentId, (at: string, start: Date) => NonNullable<DemoIncident['expect']>> = {
   'gcp-public-key-policy': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'globex' }),
   'gcp-version-destroyed': (at) => ({ detectors: plusOffHours(at, ['key-disabled-or-deleted']), tenant: 'initech' }),
-  'gcp-denied-decrypt-burst': () => ({ detectors: ['failure-spike', 'cross-account-use'], tenant: 'acme', principal: 'scraper@unknown-proj-7781', key_id: 'orders-cmek' }),
+  'gcp-denied-decrypt-burst': (at, start) => ({ detectors: plusFirstUse(at, start, ['failure-spike', 'cross-account-use']), tenant: 'acme', principal: 'scraper@unknown-proj-7781', key_id: 'orders-cmek' }),
   'gcp-data-access-off': () => ({ detectors: [] }),
 };

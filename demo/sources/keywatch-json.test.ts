@@ -35,7 +35,8 @@ afterAll(async () => {
 describe('the PKCS#11 probe demo source', () => {
   it('writes a probe round every five minutes per partition, one file per day, all of it ingestible with --format auto', () => {
     expect(written.files).toHaveLength(3);
-    expect(written.records).toBe(3 * 288 * 4 * 3);
+    // Latency probes every 5 minutes, and each morning a KCV comparison per AWS BYOK key (7).
+    expect(written.records).toBe(3 * 288 * 4 * 3 + 3 * 7);
     expect(summary).toMatchObject({ read: written.records, inserted: written.records, quarantined: {}, dropped: {} });
     expect(Object.keys(summary.bySource)).toEqual(['keywatch-json']);
   });

@@ -70,8 +70,8 @@ describe('luna-hsm demo source', () => {
     const failures = await store.query<{ n: string; first: string; last: string; principal: string; account: string }>(
       "SELECT count() AS n, toString(min(event_time)) AS first, toString(max(event_time)) AS last, any(principal) AS principal, any(account) AS account FROM key_events WHERE operation = 'login' AND outcome = 'failure'",
     );
-    expect(failures[0]).toMatchObject({ n: '15', principal: 'CO', account: '1520101' });
-    expect(ms(failures[0]?.last ?? '') - ms(failures[0]?.first ?? '')).toBeLessThan(3 * 60_000);
+    expect(failures[0]).toMatchObject({ n: '8', principal: 'CO', account: '1520101' });
+    expect(ms(failures[0]?.last ?? '') - ms(failures[0]?.first ?? '')).toBeLessThan(2 * 60_000);
     expect(Math.abs(ms(failures[0]?.first ?? '') - at('luna-co-login-failures'))).toBeLessThan(5_000);
 
     expect(summary.findings).toBe(1);

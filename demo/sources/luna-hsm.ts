@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
-import { plusOffHours } from './demo-source.ts';
+import { plusFirstUse, plusOffHours } from './demo-source.ts';
 
 /**
  * Synthetic Thales Luna audit traffic for `keywatch demo` and bench/ingest, in the layouts the
@@ -182,13 +182,18 @@ function hourOfDay(rng: Rng): number {
   return rng.weighted(DIURNAL.map((w, h) => [h, w] as const));
 }
 
+/**
+ * Incident times, counted back from the last day of traffic (the first day of a short demo when it
+ * has too few days), so that detectors that judge against history (routine night work, first use)
+ * have the days before them.
+ */
 function incidentTimes(start: Date, days: number) {
-  const day = (n: number) => start.getTime() + Math.min(n, days - 1) * MS_DAY;
+  const back = (n: number) => start.getTime() + Math.max(0, days - 1 - n) * MS_DAY;
   return {
-    loginFailures: day(1) + 3 * MS_HOUR + 12 * MS_MIN,
-    recordGap: day(2) + 11 * MS_HOUR,
-    cloneAtNight: day(2) + 2 * MS_HOUR + 40 * MS_MIN,
-    unknownClient: day(1) + 22 * MS_HOUR + 5 * MS_MIN,
+    loginFailures: back(2) + 3 * MS_HOUR + 12 * MS_MIN,
+    recordGap: back(3) + 11 * MS_HOUR,
+    cloneAtNight: back(1) + 2 * MS_HOUR + 40 * MS_MIN,
+    unknownClient: back(1) + 22 * MS_HOUR + 5 * MS_MIN,
   };
 }
 
@@ -221,8 +226,9 @@ function applianceDay(a: Appliance, dayStart: number, rng: Rng, incidents: boole
     ops.push({ at: at + 2100, op: 'LUNA_LOGOUT', role: 'CO', access, session: s });
   }
   if (incidents && a.serial === '1520101' && times.loginFailures >= dayStart && times.loginFailures < dayStart + MS_DAY) {
-    // Someone guesses the crypto officer's PIN: 15 failed logins in under three minutes.
-    for (let i = 0; i < 15; i++) ops.push({ at: times.loginFailures + i * 11_000 + rng.int(2000), op: 'LUNA_LOGIN', role: 'CO', access: '2147483650:999', session: 900 + i, rc: PIN_INCORRECT });
+    // Someone guesses the crypto officer's PIN: 8 failed logins in under two minutes, then stops
+    // (the partition locks the role after a few bad PINs; guessing on is pointless).
+    for (let i = 0; i < 8; i++) ops.push({ at: times.loginFailures + i * 11_000 + rng.int(2000), op: 'LUNA_LOGIN', role: 'CO', access: '2147483650:999', session: 900 + i, rc: PIN_INCORRECT });
   }
   if (incidents && a.serial === '1530201' && times.cloneAtNight >= dayStart && times.cloneAtNight < dayStart + MS_DAY) {
     // The security officer clones objects off the HSM at night.
@@ -374,11 +380,11 @@ export const lunaHsmDemo: DemoSource = {
     const t = incidentTimes(o.start, o.days);
     const iso = (ms: number) => new Date(ms).toISOString();
     return [
-      { id: 'luna-co-login-failures', at: iso(t.loginFailures), what: "15 failed crypto-officer logins (RC_PIN_INCORRECT) in under 3 minutes on acme's Luna HSM 1520101", expect: { detectors: ['failure-spike'], tenant: 'acme', principal: 'CO' } },
+      { id: 'luna-co-login-failures', at: iso(t.loginFailures), what: "8 failed crypto-officer logins (RC_PIN_INCORRECT) in under 2 minutes on acme's Luna HSM 1520101, at night", expect: { detectors: ['failure-spike'], tenant: 'acme', principal: 'CO' } },
       { id: 'luna-audit-record-gap', at: iso(t.recordGap), what: "25 audit records of acme's Luna HSM 1520102 never reach the collector (a record-number gap)", expect: { detectors: ['audit-log-integrity'], tenant: 'acme' } },
       { id: 'luna-clone-at-night', at: iso(t.cloneAtNight), what: "initech's HSM security officer clones 6 key objects off Luna HSM 1530201 at 02:40 UTC", expect: { detectors: plusOffHours(iso(t.cloneAtNight), ['hsm-admin-operation']), tenant: 'initech' } },
-      // A new client (principal and network) on the service: only the first-use detectors cover it.
-      { id: 'dpod-unknown-client', at: iso(t.unknownClient), what: "an unregistered DPoD client from 203.0.113.45 logs in to globex's Luna Cloud HSM service and decrypts 40 times in 5 minutes", expect: { detectors: ['first-use-by-principal', 'first-use-from-network'], tenant: 'globex' } },
+      // A new client (principal and network) on the service: only the first-use detectors cover it, given 14 days of history.
+      { id: 'dpod-unknown-client', at: iso(t.unknownClient), what: "an unregistered DPoD client from 203.0.113.45 logs in to globex's Luna Cloud HSM service and decrypts 40 times in 5 minutes", expect: { detectors: plusFirstUse(iso(t.unknownClient), o.start, []), tenant: 'globex' } },
     ];
   },
 };

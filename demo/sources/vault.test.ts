@@ -18,6 +18,7 @@ let summary: IngestSummary;
 let files: string[];
 let records: number;
 
+const ms = (ch: string) => Date.parse(`${ch.replace(' ', 'T')}Z`);
 const one = async <T>(sql: string): Promise<T> => (await store.query<T>(sql))[0] as T;
 
 beforeAll(async () => {
@@ -62,7 +63,8 @@ describe('vault demo traffic', () => {
 
   it('lists its incidents inside the generated window', () => {
     const incidents = vaultDemo.incidents({ start: START, days: DAYS, seed: 7 });
-    expect(incidents.map((i) => i.id)).toEqual(['vault-denied-decrypt-burst', 'vault-transit-key-export', 'vault-audit-device-disabled', 'vault-policy-change-night']);
+    // Three days are shorter than the 7-day cryptoperiod: the rotator's lost key is left out.
+    expect(incidents.map((i) => i.id)).toEqual(['vault-denied-decrypt-burst', 'vault-transit-key-export', 'vault-audit-device-disabled', 'vault-policy-change-night', 'vault-pinned-old-version']);
     for (const i of incidents) {
       expect(Date.parse(i.at)).toBeGreaterThanOrEqual(START.getTime());
       expect(Date.parse(i.at)).toBeLessThan(START.getTime() + DAYS * 86_400_000);
@@ -101,7 +103,30 @@ describe('vault demo traffic', () => {
   it('contains an ACL policy change in the initech namespace at night', async () => {
     const rows = await store.query<{ tenant: string; policy: string; hour: number }>(
       "SELECT tenant, attributes['policy_name'] AS policy, toHour(event_time) AS hour FROM key_events WHERE operation = 'update_policy'");
-    expect(rows).toEqual([{ tenant: 'initech', policy: 'tps-reports', hour: 2 }]);
+    expect(rows).toEqual([{ tenant: 'initech', policy: 'tps-reports-transit', hour: 2 }]);
+    // The policy is the one that grants tps-reports its transit keys.
+    const granting = await one<{ n: string }>("SELECT count() AS n FROM key_events WHERE tenant = 'initech' AND attributes['granting_policies'] = 'tps-reports-transit'");
+    expect(Number(granting.n)).toBeGreaterThan(0);
+  });
+
+  it('rotates one key of every namespace each night at 03:xx, never a signing key', async () => {
+    const rows = await store.query<{ day: string; tenant: string; n: string; keys: string[] }>(
+      "SELECT toString(toDate(event_time)) AS day, tenant, count() AS n, groupUniqArray(key_id) AS keys FROM key_events WHERE operation = 'rotate_key' GROUP BY day, tenant ORDER BY day, tenant");
+    expect(rows).toHaveLength(DAYS * 3);
+    for (const r of rows) expect(Number(r.n)).toBe(1);
+    expect(rows.flatMap((r) => r.keys).some((k) => k.includes('code-signing'))).toBe(false);
+  });
+
+  it('contains encrypts pinned to the previous version of globex billing, hours after its rotation', async () => {
+    const pinned = await one<{ n: string; version: string; first: string }>(`
+      SELECT count() AS n, any(key_version) AS version, toString(min(event_time)) AS first
+      FROM key_events WHERE source_ip = '10.60.1.21' AND key_id = 'globex/transit/billing' AND operation = 'encrypt' AND toHour(event_time) = 14 AND toDate(event_time) = toDate('2026-10-02')`);
+    const rotated = await one<{ latest: string; at: string }>(`
+      SELECT toString(argMax(key_version, event_time)) AS latest, toString(max(event_time)) AS at
+      FROM key_events WHERE key_id = 'globex/transit/billing' AND operation = 'rotate_key' AND event_time < '${pinned.first}'`);
+    expect(Number(pinned.n)).toBeGreaterThanOrEqual(25);
+    expect(ms(pinned.first) - ms(rotated.at)).toBeGreaterThan(3 * 3_600_000);
+    expect(Number(pinned.version)).toBe(Number(rotated.latest) - 1);
   });
 
   it('writes about `records` entries when asked, without incidents', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { Rng } from '../rng.ts';
 import type { DemoIncident, DemoSource, DemoSourceOptions } from './demo-source.ts';
-import { plusOffHours } from './demo-source.ts';
+import { plusFirstUse, plusOffHours } from './demo-source.ts';
 
 /**
  * HashiCorp Vault audit device traffic (file device, one JSON entry per line, a request and a
@@ -70,12 +70,25 @@ const NAMESPACES: VaultNamespace[] = [
   },
 ];
 
+/** The ACL policy that grants an application its transit keys: named after the AppRole role or the Kubernetes service account. */
+function transitPolicy(app: Pick<VaultApp, 'auth' | 'name'>): string {
+  return `${app.auth === 'kubernetes' ? app.name.split('-').slice(1).join('-') : app.name}-transit`;
+}
+
 const INCIDENTS = [
   { id: 'vault-denied-decrypt-burst', daysBack: 1, hour: 10, minute: 24, what: 'a Kubernetes service account never seen before (kubernetes-default-debug-shell, new entity) logs in and tries 40 decrypts with globex/transit/ledger in 4 minutes from 10.60.77.201; every one is permission denied' },
   { id: 'vault-transit-key-export', daysBack: 1, hour: 23, minute: 14, what: 'the acme payments transit key is exported (export/encryption-key) and backed up by userpass-contractor-jdoe from 203.0.113.45, late at night' },
   { id: 'vault-audit-device-disabled', daysBack: 0, hour: 2, minute: 3, what: 'the file audit device is disabled (DELETE sys/audit/file) with a root token from 198.51.100.23, and re-enabled 38 minutes later' },
-  { id: 'vault-policy-change-night', daysBack: 0, hour: 2, minute: 41, what: 'userpass-lumbergh rewrites the tps-reports ACL policy in the initech namespace at night' },
+  { id: 'vault-policy-change-night', daysBack: 0, hour: 2, minute: 41, what: 'userpass-lumbergh rewrites the tps-reports-transit ACL policy (which grants the tps-reports service account its transit keys) in the initech namespace at night' },
+  { id: 'vault-pinned-old-version', daysBack: 1, hour: 14, minute: 5, what: 'a billing-batch host with a stale client setting keeps encrypting with the previous version of globex/transit/billing (key_version pinned) for an hour, long after the nightly rotation' },
+  { id: 'vault-rotator-skips-key', daysBack: 0, hour: 12, minute: 0, what: 'since a change to its key list 11 days before the end, the key-rotator no longer rotates initech/crypto/hr: its material is older than the 7-day cryptoperiod of transit keys while tps-reports keeps using it' },
 ] as const;
+
+/** The lost key shows only once the demo is longer than the cryptoperiod; shorter demos leave the incident out. */
+const MIN_DAYS_FOR_SKIP = 14;
+
+/** The key the key-rotator lost from its list in the `vault-rotator-skips-key` incident, and from when (days before the end). */
+const SKIPPED = { ns: 'initech/', key: 'hr', daysBeforeEnd: 11 };
 
 /** Incident time: `daysBack` days before the last day of traffic at a fixed UTC time, kept inside the window. */
 function incidentTime(start: Date, days: number, i: { daysBack: number; hour: number; minute: number }): number {
@@ -171,7 +184,7 @@ class Traffic {
     const key = `${ns.path}${app.name}`;
     const cur = this.tokens.get(key);
     if (cur && t - cur.issued < MS_HOUR) return cur;
-    const policies = ['default', `${app.name}-transit`];
+    const policies = ['default', transitPolicy(app)];
     const metadata: Record<string, string> = app.auth === 'approle'
       ? { role_name: app.name }
       : { role: app.name.split('-').slice(1).join('-'), service_account_name: app.name.split('-').slice(1).join('-'), service_account_namespace: app.name.split('-')[0] as string, service_account_uid: this.entity(`${key}:uid`) };
@@ -346,25 +359,37 @@ function dayCalls(dayStart: number, rng: Rng, tr: Traffic, scale: number, budget
         calls.push(tr.transit(ns, tok, t + 4_000 + rng.int(20_000), ns.admin.ip, 'read', key, version(ns, key)));
       }
     }
-    // The key rotator rotates one key a night at 03:xx.
+    // The key rotator runs every night at 03:xx in every namespace and rotates the namespace's
+    // keys in turn, one a night (each key every two or three days; signing keys are not rotated):
+    // the platform team's 7-day cryptoperiod for transit keys, kept with room to spare.
     if (h === 3) {
-      const ns = rng.pick(NAMESPACES);
-      const key = rng.pick(ns.keys.filter((k) => k !== 'code-signing'));
-      const v = version(ns, key) + 1;
-      versions.set(`${ns.path}${key}`, v);
-      const app: VaultApp = { auth: 'approle', name: 'key-rotator', keys: [key], ips: ['10.0.5.5'], perHour: 0, mix: [0, 0, 0, 0, 0] };
-      const t = hourStart + 60_000 + rng.int(600_000);
-      calls.push(tr.transit(ns, tr.appToken(ns, app, t, calls), t + 1_000, '10.0.5.5', 'rotate', key, v));
+      const dayIndex = Math.floor(dayStart / MS_DAY);
+      for (const ns of NAMESPACES) {
+        const lost = incidents && days >= MIN_DAYS_FOR_SKIP && dayStart >= skipFrom(start, days);
+        const keys = ns.keys.filter((k) => k !== 'code-signing' && !(lost && ns.path === SKIPPED.ns && k === SKIPPED.key));
+        const key = keys[dayIndex % keys.length] as string;
+        const v = version(ns, key) + 1;
+        versions.set(`${ns.path}${key}`, v);
+        const app: VaultApp = { auth: 'approle', name: 'key-rotator', keys: [key], ips: ['10.0.5.5'], perHour: 0, mix: [0, 0, 0, 0, 0] };
+        const t = hourStart + 60_000 + rng.int(600_000);
+        calls.push(tr.transit(ns, tr.appToken(ns, app, t, calls), t + 1_000, '10.0.5.5', 'rotate', key, v));
+      }
     }
   }
-  if (incidents) calls.push(...incidentCalls(dayStart, rng, tr, start, days));
+  if (incidents) calls.push(...incidentCalls(dayStart, rng, tr, start, days, versions));
   return calls;
 }
 
-function incidentCalls(dayStart: number, rng: Rng, tr: Traffic, start: Date, days: number): Call[] {
+/** The first day the key-rotator skips the lost key (UTC midnight). */
+function skipFrom(start: Date, days: number): number {
+  const startMs = Math.floor(start.getTime() / MS_DAY) * MS_DAY;
+  return startMs + Math.max(0, Math.round(days) - SKIPPED.daysBeforeEnd) * MS_DAY;
+}
+
+function incidentCalls(dayStart: number, rng: Rng, tr: Traffic, start: Date, days: number, versions: Map<string, number>): Call[] {
   const calls: Call[] = [];
   const ns = (tenant: string) => NAMESPACES.find((n) => n.tenant === tenant) as VaultNamespace;
-  const [burst, exportKey, auditOff, policyNight] = INCIDENTS;
+  const [burst, exportKey, auditOff, policyNight, pinned] = INCIDENTS;
   const inDay = (t: number) => t >= dayStart && t < dayStart + MS_DAY;
   const sys = (c: Omit<Call, 'mountPoint' | 'mountType' | 'mountAccessor' | 'mountClass'>): Call => ({ ...c, mountPoint: 'sys/', mountType: 'system', mountAccessor: 'system_f3a9c10d', mountClass: 'secret' });
   {
@@ -406,7 +431,22 @@ function incidentCalls(dayStart: number, rng: Rng, tr: Traffic, start: Date, day
     if (inDay(t0)) {
       const i = ns('initech');
       const tok = tr.userToken(i, 'lumbergh', t0 - 120_000, 'namespace-admin', i.admin.ip, calls);
-      calls.push(sys({ t: t0, micros: 6_000, ns: i, token: tok, operation: 'update', path: 'sys/policies/acl/tps-reports', ip: i.admin.ip, data: { policy: tr.hmac() } }));
+      const app = i.apps[0] as VaultApp;
+      calls.push(sys({ t: t0, micros: 6_000, ns: i, token: tok, operation: 'update', path: `sys/policies/acl/${transitPolicy(app)}`, ip: i.admin.ip, data: { policy: tr.hmac() } }));
+    }
+  }
+  {
+    const t0 = incidentTime(start, days, pinned);
+    const g = ns('globex');
+    const current = versions.get(`${g.path}billing`) ?? 1;
+    // Only once the key has a previous version to pin.
+    if (inDay(t0) && current > 1) {
+      const app = g.apps.find((a) => a.name === 'billing-batch') as VaultApp;
+      // The client sends key_version, which Vault honours down to min_encryption_version.
+      for (let i = 0; i < 30; i++) {
+        const t = t0 + i * 120_000 + rng.int(60_000);
+        calls.push(tr.transit(g, tr.appToken(g, app, t, calls), t, '10.60.1.21', 'encrypt', 'billing', current - 1, { data: { plaintext: tr.hmac(), context: tr.hmac(), key_version: current - 1 } }));
+      }
     }
   }
   return calls;
@@ -459,17 +499,20 @@ export const vaultDemo: DemoSource = {
   tenants: TENANTS,
   write,
   incidents: (o): DemoIncident[] =>
-    INCIDENTS.map((i) => {
+    INCIDENTS.filter((i) => i.id !== 'vault-rotator-skips-key' || o.days >= MIN_DAYS_FOR_SKIP).map((i) => {
       const at = new Date(incidentTime(o.start, o.days, i)).toISOString();
-      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at) };
+      return { id: i.id, at, what: i.what, expect: EXPECT[i.id](at, o.start) };
     }),
 };
 
 /** What should catch each incident (keywatch evaluate). */
-const EXPECT: Record<(typeof INCIDENTS)[number]['id'], (at: string) => NonNullable<DemoIncident['expect']>> = {
-  'vault-denied-decrypt-burst': () => ({ detectors: ['failure-spike'], tenant: 'globex', principal: 'kubernetes-default-debug-shell' }),
+const EXPECT: Record<(typeof INCIDENTS)[number]['id'], (at: string, start: Date) => NonNullable<DemoIncident['expect']>> = {
+  'vault-denied-decrypt-burst': (at, start) => ({ detectors: plusFirstUse(at, start, ['failure-spike']), tenant: 'globex', principal: 'kubernetes-default-debug-shell' }),
   // Export and backup are administrative (admin-off-hours); Vault has no detector of its own for key export.
   'vault-transit-key-export': (at) => ({ detectors: plusOffHours(at, []), tenant: 'acme', principal: 'contractor' }),
   'vault-audit-device-disabled': (at) => ({ detectors: plusOffHours(at, ['hsm-admin-operation']), principal: 'root' }),
   'vault-policy-change-night': (at) => ({ detectors: plusOffHours(at, ['policy-widened']), tenant: 'initech', principal: 'lumbergh' }),
+  'vault-pinned-old-version': () => ({ detectors: ['old-version-after-rotation'], tenant: 'globex', principal: 'billing-batch', key_id: 'globex/transit/billing' }),
+  // A state detector: its alert is dated by the key's latest use, on the last day.
+  'vault-rotator-skips-key': () => ({ detectors: ['rotation-overdue'], tenant: 'initech', key_id: 'initech/crypto/hr', windowMinutes: 12 * 60 }),
 };

@@ -14,7 +14,7 @@ collectorGoldenSuite({
     'decrypt-pair', 'encrypt-denied', 'rotate', 'keys-config-auto-rotate', 'export-key', 'backup-key', 'datakey', 'sign',
     'verify', 'hmac', 'policy-write', 'audit-disable', 'approle-login', 'kv-read', 'namespace-encrypt', 'custom-transit-mount',
     'response-without-request', 'request-unanswered', 'error-only-in-response', 'batch-encrypt', 'syslog-line',
-    'userpass-login-failed',
+    'userpass-login-failed', 'jwt-encrypt', 'cert-login',
   ],
   requiredBadCases: [
     'invalid-json', 'json-array-not-object', 'missing-type', 'missing-request-id', 'unknown-entry-type', 'bad-time',

@@ -361,9 +361,10 @@ SELECT *,
     principal = '', 'unknown',
     auth_method IN ('root', 'userpass', 'ldap', 'oidc', 'okta', 'radius', 'github', 'saml', 'kerberos') OR md['username'] != '', 'user',
     auth_method = 'kubernetes', 'service_account',
-    auth_method IN ('approle', 'token'), 'application',
+    -- JWT (CI pipelines, workload identity) and TLS-certificate logins are workloads of the
+    -- customer's own; 'service' is kept for provider-internal callers, which detectors leave out.
+    auth_method IN ('approle', 'token', 'jwt', 'cert'), 'application',
     auth_method IN ('aws', 'gcp', 'azure', 'alicloud', 'oci'), 'role',
-    auth_method IN ('jwt', 'cert'), 'service',
     'unknown') AS principal_type,
   if(failed, 'failure', 'success') AS outcome,
   multiIf(
