@@ -8,6 +8,8 @@ import { withDemoDetect } from '../../demo/config.ts';
 import { DEMO_SOURCES } from '../../demo/sources/registry.ts';
 import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
 import { runDetectors } from '../../detectors/engine.ts';
+import { replaySlos } from '../../slo/engine.ts';
+import { EXAMPLES_DIR, loadSpecs } from '../../slo/spec.ts';
 import { ingest } from '../../ingest/pipeline.ts';
 import { listInputs, openInput } from '../../ingest/transports/file.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
@@ -66,6 +68,15 @@ export function demoCommand(globals: () => GlobalOptions): Command {
           process.stdout.write(`Detectors: ${open.length} alert(s) from ${detected.runs.filter((r) => r.alerts > 0).length} of ${detected.runs.length} detectors (keywatch detect --from ${start.toISOString().slice(0, 10)} --to ${new Date(today).toISOString().slice(0, 10)})\n`);
           for (const r of detected.runs) process.stdout.write(`  ${r.detector.padEnd(34)} ${r.status === 'ran' ? String(r.alerts).padStart(4) : 'waiting for history'}\n`);
           process.stdout.write('\n');
+          // The SLOs (config slo.specs, else the shipped examples) replayed over the generated span
+          // every 5 minutes, as a scheduler would have evaluated them: pages and tickets open and
+          // resolve at the steps they would have, and slo_status gets an hourly history.
+          const specs = loadSpecs(config.slo.specs.length > 0 ? config.slo.specs : [EXAMPLES_DIR]);
+          const replay = await replaySlos({ store, specs, from: start, to: new Date(today), stepMinutes: 5, statusEveryMinutes: 60 });
+          const opened = replay.transitions.filter((t) => t.change === 'opened');
+          process.stdout.write(`SLOs: ${specs.length} evaluated every 5 minutes over the span (keywatch slo evaluate --from ${start.toISOString().slice(0, 10)} --to ${new Date(today).toISOString().slice(0, 10)} --step 5); ${opened.filter((t) => t.action === 'page').length} page(s), ${opened.filter((t) => t.action === 'ticket').length} ticket(s)\n`);
+          for (const t of opened.filter((x) => x.action === 'page')) process.stdout.write(`  page    ${t.at}  ${t.slo} (${[t.group.tenant, t.group.source, t.group.region, t.group.key_id].filter(Boolean).join(' / ') || 'all'})\n`);
+          process.stdout.write('  keywatch slo status shows every SLO\'s budget and burn rates.\n\n');
           for (const q of DEMO_QUERIES) {
             process.stdout.write(`${q.title}\n  $ keywatch sql "${q.sql.replace(/\s+/g, ' ').trim()}"\n`);
             process.stdout.write((await store.queryText(q.sql, 'PrettyCompactMonoBlock')).replace(/^/gm, '  ') + '\n');
