@@ -56,6 +56,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(back).toEqual(rows);
     });
 
+    it('inserts a large batch of rows (several MB) whole, leaving omitted columns at their defaults', async () => {
+      await store.exec("CREATE TABLE contract_bulk (id UInt64, s String, n Nullable(Float64), m Map(String, Nullable(Float64))) ENGINE = MergeTree ORDER BY id");
+      const rows = Array.from({ length: 40_000 }, (_, i) => ({ id: i, s: `row ${i} it's "quoted" \\ ${'x'.repeat(i % 100)}`, ...(i % 3 === 0 ? {} : { n: i / 7 }), m: { a: i % 5 === 0 ? null : i } }));
+      await store.insertRows('contract_bulk', rows);
+      const [sum] = await store.query<{ c: string; nulls: string; s: string; mnulls: string }>(
+        "SELECT count() AS c, countIf(n IS NULL) AS nulls, sum(length(s)) AS s, countIf(m['a'] IS NULL) AS mnulls FROM contract_bulk",
+      );
+      expect(sum).toEqual({ c: '40000', nulls: String(Math.ceil(40_000 / 3)), s: String(rows.reduce((a, r) => a + Buffer.byteLength(r.s), 0)), mnulls: '8000' });
+      const [one] = await store.query('SELECT id, s, n FROM contract_bulk WHERE id = 39998');
+      expect(one).toEqual({ id: '39998', s: rows[39998]?.s, n: 39998 / 7 });
+    });
+
     it('binds query parameters server-side so that a value cannot change the statement', async () => {
       const evil = "x' OR 1=1 --";
       const rows = await store.query<{ n: string }>('SELECT count() AS n FROM contract_rows WHERE s = {s:String}', { s: evil });

@@ -74,6 +74,9 @@ function acquireLock(dataDir: string): () => void {
   throw lockedError(dataDir, undefined);
 }
 
+/** insertRows payloads from this size on are staged through a file. */
+const STAGE_INSERT_BYTES = 1024 * 1024;
+
 export interface EmbeddedStoreOptions {
   dataDir: string;
   database?: string;
@@ -198,7 +201,21 @@ class EmbeddedStore implements Store {
   async insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
     if (rows.length === 0) return;
     const payload = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-    await this.insertRaw(table, 'JSONEachRow', payload);
+    if (payload.length < STAGE_INSERT_BYTES) {
+      await this.insertRaw(table, 'JSONEachRow', payload);
+      return;
+    }
+    // Large inserts (an SLO evaluation's status rows) go through a private file that the engine
+    // reads itself, about twice as fast as the addon's insert; the table gives the structure.
+    const dir = join(this.dataDir, 'keywatch-staging');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const file = join(dir, `rows-${process.pid}-${randomUUID().replace(/-/g, '')}.jsonl`);
+    writeFileSync(file, payload, { mode: 0o600 });
+    try {
+      await this.exec(`INSERT INTO ${table} SELECT * FROM file('${file.replace(/'/g, "\\'")}', 'JSONEachRow') SETTINGS use_structure_from_insertion_table_in_table_functions = 1`);
+    } finally {
+      rmSync(file, { force: true });
+    }
   }
 
   async info(): Promise<StoreInfo> {
