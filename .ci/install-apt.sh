@@ -9,6 +9,13 @@ PACKAGES=(
   librdkafka-dev
   gcc
   libc6-dev
+  # The live PKCS#11 suites (attestation/pkcs11, attestation/probe, attest/probe CLI) run against
+  # SoftHSM2: module /usr/lib/softhsm/libsofthsm2.so plus softhsm2-util to make throw-away tokens.
+  softhsm2
+  # npm ci builds pkcs11js's native addon with node-gyp, which needs a C++ compiler, make and python3.
+  g++
+  make
+  python3
 )
 
 missing=()

@@ -51,6 +51,19 @@ export const ATTESTATION_CODES = {
   POLICY_KEY_WAS_NOT_SENSITIVE: 'ALWAYS_SENSITIVE is false: the key was readable at some point',
   POLICY_KCV_UNAVAILABLE: 'the policy needs a KCV comparison but the attestation or the customer gave none',
   POLICY_KCV_MISMATCH: "the attested KCV does not match the customer's key check value",
+  // live PKCS#11 checks (attestation/pkcs11/)
+  PKCS11_MODULE_UNAVAILABLE: 'the PKCS#11 module cannot be loaded or initialized',
+  PKCS11_SLOT_NOT_FOUND: 'no slot with a token matches the given slot id, index or token label',
+  PKCS11_LOGIN_FAILED: 'the token refused the user login (C_Login); the CKR code says why',
+  PKCS11_KEY_NOT_FOUND: 'no private or secret key object on the token has the given label or id',
+  PKCS11_KEY_AMBIGUOUS: 'more than one private or secret key object has the given label or id',
+  PKCS11_CALL_FAILED: 'a PKCS#11 call needed for the evidence failed; the CKR code says why',
+  PKCS11_POSSESSION_FAILED: 'the signature the token made over a fresh nonce does not verify with the public key',
+  PKCS11_PUBLIC_KEY_MISMATCH: "the given public key (SPKI) is not the token's public key object for this private key",
+  // live PKCS#11 warnings
+  PKCS11_KCV_COMPUTED: 'CKA_CHECK_VALUE is empty; the KCV was computed inside the HSM (AES-ECB of a zero block)',
+  PKCS11_KCV_UNAVAILABLE: 'the token gives no check value for this key and none could be computed',
+  PKCS11_POSSESSION_UNAVAILABLE: 'possession of the private key could not be proven (no public key, or signing not allowed)',
   // anchors file (edge validation)
   ANCHORS_INVALID: 'the trust-anchor data is malformed or a certificate does not hash to its pinned SPKI',
 } as const;

@@ -7,7 +7,7 @@ import type { Framed } from '../framing.ts';
 
 /** One input to ingest: where it came from and its bytes, gunzipped when they are gzip. */
 export interface Input {
-  transport: 'file' | 'stdin' | 'http' | 'kafka';
+  transport: 'file' | 'stdin' | 'http' | 'kafka' | 'probe';
   origin: string;
   chunks: AsyncIterable<Buffer>;
   /**

@@ -1,0 +1,142 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../core/config.ts';
+import { openStore } from '../../storage/open.ts';
+import { tempDir } from '../../test/helpers/temp-dir.ts';
+import { openPkcs11Session } from '../../attestation/pkcs11/session.ts';
+import { createSoftHsmToken, missingSoftHsmMustFail, MISSING_SOFTHSM_MESSAGE, SOFTHSM_MODULE, softHsmAvailable, type SoftHsmToken } from '../../attestation/pkcs11/testing.ts';
+import { pkcs11Subcommand } from './attest-pkcs11.ts';
+import { probeCommand } from './probe.ts';
+
+const available = softHsmAvailable();
+const PIN_ENV = 'KEYWATCH_TEST_HSM_PIN';
+
+// The attestations table comes with migration 0006 (attest-cli branch); until both are merged the
+// test creates it with the agreed DDL. IF NOT EXISTS keeps it harmless afterwards.
+const ATTESTATIONS_DDL = `CREATE TABLE IF NOT EXISTS attestations
+(
+    verified_at DateTime64(3, 'UTC'), tenant LowCardinality(String), key_id String, format LowCardinality(String),
+    verdict LowCardinality(String), policy LowCardinality(String), failed_checks Array(String), warnings Array(String),
+    evidence String, anchors Array(String), input_sha256 String
+)
+ENGINE = ReplacingMergeTree(verified_at)
+ORDER BY (tenant, key_id, format, verified_at)`;
+
+describe('SoftHSM2 availability for the CLI', () => {
+  it.runIf(!available && missingSoftHsmMustFail())('is required in CI', () => {
+    throw new Error(MISSING_SOFTHSM_MESSAGE);
+  });
+  it.runIf(!available && !missingSoftHsmMustFail())(`skips the live CLI suite: ${MISSING_SOFTHSM_MESSAGE}`, () => {
+    expect(missingSoftHsmMustFail()).toBe(false);
+  });
+});
+
+describe.runIf(available)('keywatch attest pkcs11 and keywatch probe', () => {
+  const dir = tempDir('keywatch-attest-cli-');
+  const dataDir = join(dir.path, 'store');
+  let token: SoftHsmToken;
+
+  async function run(make: (g: () => { dataDir: string }) => Command, args: string[]): Promise<{ code: number; out: string; error?: Error }> {
+    let out = '';
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out += String(chunk);
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    process.exitCode = undefined;
+    let error: Error | undefined;
+    try {
+      await make(() => ({ dataDir })).exitOverride().parseAsync(args, { from: 'user' });
+    } catch (e) {
+      error = e as Error;
+    } finally {
+      spy.mockRestore();
+      err.mockRestore();
+    }
+    const code = Number(process.exitCode ?? 0);
+    process.exitCode = undefined;
+    return { code, out, ...(error ? { error } : {}) };
+  }
+  const attest = (...args: string[]) => run(pkcs11Subcommand, ['--module', SOFTHSM_MODULE, '--token', token.label, '--pin-env', PIN_ENV, ...args]);
+
+  beforeAll(async () => {
+    token = createSoftHsmToken(`cli-${randomBytes(3).toString('hex')}`);
+    process.env[PIN_ENV] = token.pin;
+    const opened = openPkcs11Session({ modulePath: SOFTHSM_MODULE, slot: { label: token.label }, pin: token.pin });
+    if (!opened.ok) throw new Error(opened.error.message);
+    opened.value.generateAesKey(32, { label: 'gen', token: true, extractable: false, sensitive: true });
+    opened.value.importAesKey(Buffer.from([...Array(32).keys()]), { label: 'imp', token: true, extractable: false, sensitive: true });
+    opened.value.generateAesKey(32, { label: 'kek', token: true, extractable: false, sensitive: true, wrap: true });
+    opened.value.close();
+    const store = await openStore(loadConfig({ flags: { dataDir }, env: {} }));
+    await store.exec(ATTESTATIONS_DDL);
+    await store.close();
+  });
+  afterAll(() => {
+    delete process.env[PIN_ENV];
+    token.remove();
+    dir.remove();
+  });
+
+  it('exits 0 for a generated key under generated-in-hsm and records a pkcs11 row', async () => {
+    const r = await attest('--label', 'gen', '--policy', 'generated-in-hsm', '--json');
+    expect(r.error).toBeUndefined();
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ verdict: 'pass', evidence: { key: { label: 'gen', local: true } } });
+    const store = await openStore(loadConfig({ flags: { dataDir }, env: {} }));
+    try {
+      const rows = await store.query<{ key_id: string; format: string; verdict: string; policy: string; failed_checks: string[]; evidence: string }>(
+        "SELECT key_id, format, verdict, policy, failed_checks, evidence FROM attestations WHERE key_id = {k:String}",
+        { k: `libsofthsm2.so:${token.label}:gen` },
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0]).toMatchObject({ format: 'pkcs11', verdict: 'pass', policy: 'generated-in-hsm', failed_checks: [] });
+      expect(JSON.parse(rows[0]!.evidence)).toMatchObject({ module: SOFTHSM_MODULE, key: { neverExtractable: true } });
+      expect(rows[0]!.evidence).not.toContain(token.pin);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('exits 8 (policy-fail) for an imported key under generated-in-hsm or with a wrong provider KCV, 0 under byok-imported with the right one', async () => {
+    const generated = await attest('--label', 'imp', '--policy', 'generated-in-hsm', '--no-record');
+    expect(generated.code).toBe(8);
+    expect(generated.out).toContain('FAIL POLICY_KEY_NOT_LOCAL');
+    expect((await attest('--label', 'imp', '--policy', 'byok-imported', '--provider-kcv', 'f29000', '--no-record')).code).toBe(0);
+    const wrong = await attest('--label', 'imp', '--policy', 'byok-imported', '--provider-kcv', '123456', '--no-record');
+    expect(wrong.code).toBe(8);
+    expect(wrong.out).toContain('POLICY_KCV_MISMATCH');
+  });
+
+  it('exits 7 (fail) for a key that is not on the token', async () => {
+    const r = await attest('--label', 'missing', '--no-record');
+    expect(r.code).toBe(7);
+    expect(r.out).toContain('PKCS11_KEY_NOT_FOUND');
+  });
+
+  it('refuses a missing PIN source or an unset PIN variable as a usage error', async () => {
+    const noPin = await run(pkcs11Subcommand, ['--module', SOFTHSM_MODULE, '--token', token.label, '--label', 'gen', '--no-record']);
+    expect(noPin.error).toMatchObject({ code: 'USAGE' });
+    const unset = await run(pkcs11Subcommand, ['--module', SOFTHSM_MODULE, '--token', token.label, '--pin-env', 'KEYWATCH_TEST_UNSET_PIN', '--label', 'gen', '--no-record']);
+    expect(unset.error).toMatchObject({ code: 'USAGE' });
+    const pinFile = join(dir.path, 'pin');
+    writeFileSync(pinFile, `${token.pin}\n`);
+    const fromFile = await run(pkcs11Subcommand, ['--module', SOFTHSM_MODULE, '--slot', '0', '--pin-file', pinFile, '--label', 'gen', '--no-record']);
+    expect(fromFile.code).toBe(0);
+  });
+
+  it('probe writes keywatch-json events to a file, and with --ingest stores them', async () => {
+    const out = join(dir.path, 'probe.ndjson');
+    const base = ['--module', SOFTHSM_MODULE, '--token', token.label, '--pin-env', PIN_ENV, '--wrap-key', 'kek', '--crypto-key', 'gen'];
+    const r = await run(probeCommand, [...base, '--count', '2', '--out', out]);
+    expect(r.error).toBeUndefined();
+    const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.operation)).toEqual(['wrap', 'unwrap', 'encrypt', 'decrypt', 'wrap', 'unwrap', 'encrypt', 'decrypt']);
+    const ingested = await run(probeCommand, [...base, '--count', '1', '--ingest']);
+    expect(ingested.out).toMatch(/inserted\s+4/);
+    expect(ingested.out).toMatch(/quarantined\s+0/);
+  });
+});
