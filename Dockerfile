@@ -15,8 +15,16 @@ WORKDIR /app
 # Dependencies first, so source edits do not invalidate this layer.
 COPY package.json package-lock.json ./
 
-# tsx (a runtime dependency) runs the TypeScript sources; dev dependencies stay out.
-RUN npm ci --omit=dev && npm cache clean --force
+# tsx (a runtime dependency) runs the TypeScript sources; dev dependencies stay out. pkcs11js (the
+# PKCS#11 binding for HSM checks and probes) compiles a native addon, so the build tools are
+# installed for this step and removed after it. The HSM vendor's PKCS#11 module (a .so) is not in
+# the image: mount it and point `keywatch attest pkcs11 --module` or `keywatch probe --module` at it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ make python3 \
+ && npm ci --omit=dev \
+ && npm cache clean --force \
+ && apt-get purge -y --auto-remove g++ make python3 \
+ && rm -rf /var/lib/apt/lists/*
 
 COPY . .
 
