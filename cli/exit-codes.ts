@@ -9,6 +9,10 @@ export const EXIT = {
   STORE: 4,
   QUARANTINED: 5,
   INTEGRITY: 6,
+  /** `keywatch attest`: the proof or the import material is invalid. */
+  ATTESTATION_FAILED: 7,
+  /** `keywatch attest`: the proof is valid, but the policy does not allow the key. */
+  POLICY_DENIED: 8,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -261,3 +261,25 @@ TTL toDateTime(evaluated_time) + INTERVAL 400 DAY;
 CREATE TABLE IF NOT EXISTS keywatch.slo_status ON CLUSTER 'prod'
 AS keywatch.slo_status_local
 ENGINE = Distributed('prod', 'keywatch', 'slo_status_local', cityHash64(slo, key_id));
+
+-- 0006_attestations
+CREATE TABLE IF NOT EXISTS keywatch.attestations_local ON CLUSTER 'prod'
+(
+    verified_at     DateTime64(3, 'UTC'),
+    tenant          LowCardinality(String),
+    key_id          String,
+    format          LowCardinality(String),
+    verdict         LowCardinality(String),
+    policy          LowCardinality(String),
+    failed_checks   Array(String),
+    warnings        Array(String),
+    evidence        String,
+    anchors         Array(String),
+    input_sha256    String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/keywatch/attestations_local', '{replica}', verified_at)
+ORDER BY (tenant, key_id, format, verified_at);
+
+CREATE TABLE IF NOT EXISTS keywatch.attestations ON CLUSTER 'prod'
+AS keywatch.attestations_local
+ENGINE = Distributed('prod', 'keywatch', 'attestations_local', cityHash64(key_id));

@@ -68,7 +68,7 @@ describe('keywatch CLI', () => {
     expect(s.counts).toEqual({ key_events: 300, raw_events: 909, quarantine: 6, ingest_batches: 3 });
     expect(s.sources).toHaveLength(1);
     expect(s.sources[0]).toMatchObject({ source: 'aws-kms', events: 300 });
-    expect(s.migrations.map((m: { name: string }) => m.name)).toEqual(['init', 'integrity_and_coverage', 'alerts', 'alert_outbox', 'slo']);
+    expect(s.migrations.map((m: { name: string }) => m.name)).toEqual(['init', 'integrity_and_coverage', 'alerts', 'alert_outbox', 'slo', 'attestations']);
     expect(s.chain.seqno).toBe(3);
     expect(s.chain.hash).toMatch(/^[0-9a-f]{64}$/);
   });

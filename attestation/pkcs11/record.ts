@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import type { Store } from '../../storage/store.ts';
 import type { PolicyName } from '../policy.ts';
 import type { Pkcs11Attestation } from './residency.ts';
+import { recordAttestation } from '../record.ts';
 
 /**
  * One `attestations` row (storage/migrations/0006_attestations.sql) for a live PKCS#11 check.
@@ -55,7 +56,19 @@ export function pkcs11AttestationRow(
   };
 }
 
-/** Inserts the row; the shared writer attestation/record.ts replaces this once merged. */
+/** Inserts the row through the shared writer (attestation/record.ts), which validates it. */
 export async function recordPkcs11Attestation(store: Store, row: AttestationRow): Promise<void> {
-  await store.insertRows('attestations', [row as unknown as Record<string, unknown>]);
+  await recordAttestation(store, {
+    verifiedAt: new Date(`${row.verified_at.replace(' ', 'T')}Z`),
+    tenant: row.tenant,
+    keyId: row.key_id,
+    format: 'pkcs11',
+    verdict: row.verdict,
+    policy: row.policy,
+    failedChecks: row.failed_checks,
+    warnings: row.warnings,
+    evidence: JSON.parse(row.evidence) as Record<string, unknown>,
+    anchors: row.anchors,
+    inputSha256: row.input_sha256,
+  });
 }

@@ -14,16 +14,6 @@ import { probeCommand } from './probe.ts';
 const available = softHsmAvailable();
 const PIN_ENV = 'KEYWATCH_TEST_HSM_PIN';
 
-// The attestations table comes with migration 0006 (attest-cli branch); until both are merged the
-// test creates it with the agreed DDL. IF NOT EXISTS keeps it harmless afterwards.
-const ATTESTATIONS_DDL = `CREATE TABLE IF NOT EXISTS attestations
-(
-    verified_at DateTime64(3, 'UTC'), tenant LowCardinality(String), key_id String, format LowCardinality(String),
-    verdict LowCardinality(String), policy LowCardinality(String), failed_checks Array(String), warnings Array(String),
-    evidence String, anchors Array(String), input_sha256 String
-)
-ENGINE = ReplacingMergeTree(verified_at)
-ORDER BY (tenant, key_id, format, verified_at)`;
 
 describe('SoftHSM2 availability for the CLI', () => {
   it.runIf(!available && missingSoftHsmMustFail())('is required in CI', () => {
@@ -71,8 +61,8 @@ describe.runIf(available)('keywatch attest pkcs11 and keywatch probe', () => {
     opened.value.importAesKey(Buffer.from([...Array(32).keys()]), { label: 'imp', token: true, extractable: false, sensitive: true });
     opened.value.generateAesKey(32, { label: 'kek', token: true, extractable: false, sensitive: true, wrap: true });
     opened.value.close();
+    // Opening the store applies the migrations, attestations (0006) included.
     const store = await openStore(loadConfig({ flags: { dataDir }, env: {} }));
-    await store.exec(ATTESTATIONS_DDL);
     await store.close();
   });
   afterAll(() => {

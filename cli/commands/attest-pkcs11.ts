@@ -11,10 +11,10 @@ import { readPin } from '../../attestation/pkcs11/pin.ts';
 import { pkcs11AttestationRow, recordPkcs11Attestation } from '../../attestation/pkcs11/record.ts';
 import { attestPkcs11, type Pkcs11Attestation } from '../../attestation/pkcs11/residency.ts';
 import { withStore, configFrom, type GlobalOptions } from '../context.ts';
+import { EXIT } from '../exit-codes.ts';
 
-// cli/exit-codes.ts gains EXIT.ATTEST_FAIL / ATTEST_POLICY with the attest commands; the values are shared.
-const EXIT_ATTEST_FAIL = 7;
-const EXIT_ATTEST_POLICY = 8;
+const EXIT_ATTEST_FAIL = EXIT.ATTESTATION_FAILED;
+const EXIT_ATTEST_POLICY = EXIT.POLICY_DENIED;
 
 const KCV_ALGORITHMS: KcvAlgorithm[] = ['aes-ecb', 'aes-cmac', 'tdes-ecb', 'spki-sha1', 'spki-sha256'];
 
