@@ -5,7 +5,7 @@ import { DEFAULT_ANCHOR_DIR, loadAnchorDir, parseAnchors, type AnchorFile } from
 import { MAX_BUNDLE_CERTS, checkPath, isV1, issuedBy, parseBundle, parseCertTime, pathsBelow, resolveRoots, validityAt, type BundleCert } from './chain.ts';
 import { pkiPem, testAnchors } from './marvell/testing.ts';
 
-const REAL = new URL('../../shared/fixtures/attestation/gcp-cloud-hsm/', import.meta.url);
+const REAL = new URL('./marvell/fixtures/gcp-cloud-hsm/', import.meta.url);
 const realBundle = (name: string) => readFileSync(new URL(`${name}.certs`, REAL), 'utf8');
 const AT = new Date('2025-06-01T00:00:00Z');
 const TODAY = new Date('2026-11-29T00:00:00Z');

@@ -29,7 +29,7 @@ describe('generated-in-hsm', () => {
   it('allows the real Google EC sample (judging the private object, not the extractable public one)', () => {
     const anchors = loadAnchorDir();
     if (!anchors.ok) throw new Error(anchors.error.message);
-    const dir = new URL('../../shared/fixtures/attestation/gcp-cloud-hsm/', import.meta.url);
+    const dir = new URL('./marvell/fixtures/gcp-cloud-hsm/', import.meta.url);
     const r = verifyMarvell({ attestation: readFileSync(new URL('ec.dat', dir)), certificates: readFileSync(new URL('ec.certs', dir), 'utf8'), anchors: anchors.value, now: AT });
     expect(r.evidence!.objects[0]!.extractable).toBe(true);
     expect(evaluatePolicy('generated-in-hsm', r.evidence!).outcome).toBe('allowed');

@@ -8,7 +8,7 @@ import { decodeBase64, fromAzureKeyAttestation, fromGoogleImportJob, fromGoogleK
 import { buildBlob, goodBundle, keyPairObjects, pkiPem, testAnchors, type TestAttr } from './testing.ts';
 import { verifyMarvellBundle } from './verify.ts';
 
-const REAL = new URL('../../../shared/fixtures/attestation/gcp-cloud-hsm/', import.meta.url);
+const REAL = new URL('./fixtures/gcp-cloud-hsm/', import.meta.url);
 const AT = new Date('2025-06-01T00:00:00Z');
 const pem = (k: KeyObject) => k.export({ type: 'spki', format: 'pem' }) as string;
 

@@ -6,7 +6,7 @@ import { ATTR } from './attributes.ts';
 import { parseMarvellLayout, type LayoutResult } from './layout.ts';
 import { buildBlob, keyPairObjects, secretObject, type TestAttr } from './testing.ts';
 
-const REAL = new URL('../../../shared/fixtures/attestation/gcp-cloud-hsm/', import.meta.url);
+const REAL = new URL('./fixtures/gcp-cloud-hsm/', import.meta.url);
 const real = (name: string) => gunzipSync(readFileSync(new URL(`${name}.dat`, REAL)));
 
 const ecPair = keyPairObjects(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey);

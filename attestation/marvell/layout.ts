@@ -14,7 +14,7 @@ import { issue, type Issue } from '../codes.ts';
  *
  * Sources: the layout Marvell's parse_v2.py, Microsoft's azure-managed-hsm-key-attestation and
  * Google's Cloud HSM docs describe; every invariant below holds on the real Google samples in
- * shared/fixtures/attestation/gcp-cloud-hsm. Anything else (the fw2.x fixed-offset and CAVIUM_V1
+ * attestation/marvell/fixtures/gcp-cloud-hsm (copied from shared/fixtures). Anything else (the fw2.x fixed-offset and CAVIUM_V1
  * layouts, for which no real sample exists) is rejected, not guessed.
  *
  * @example const r = parseMarvellLayout(gunzipped); if (r.ok) r.value.objects[0].attributes.get(0x0162)

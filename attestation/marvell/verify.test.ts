@@ -8,7 +8,7 @@ import { ATTR } from './attributes.ts';
 import { decodeBlob, verifyMarvell, type MarvellInput, type MarvellVerification } from './verify.ts';
 import { IMPORTED, buildBlob, goodBundle, keyPairObjects, pkiKey, pkiPem, resign, secretObject, testAnchors, type TestAttr } from './testing.ts';
 
-const REAL = new URL('../../../shared/fixtures/attestation/gcp-cloud-hsm/', import.meta.url);
+const REAL = new URL('./fixtures/gcp-cloud-hsm/', import.meta.url);
 const AT = new Date('2025-06-01T00:00:00Z');
 const TODAY = new Date('2026-11-29T00:00:00Z');
 

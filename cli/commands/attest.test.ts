@@ -8,7 +8,7 @@ import { spkiFromRsa } from '../../attestation/spki.ts';
 import { tempDir } from '../../test/helpers/temp-dir.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const SAMPLES = join(ROOT, '..', 'shared', 'fixtures', 'attestation', 'gcp-cloud-hsm');
+const SAMPLES = join(ROOT, 'attestation', 'marvell', 'fixtures', 'gcp-cloud-hsm');
 // Until `attest` is registered in cli/main.ts, run it through a test entry with the same error handling.
 const ENTRY = [join(ROOT, 'bin', 'keywatch.js')];
 const dir = tempDir('keywatch-attest-cli-');
