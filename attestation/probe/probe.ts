@@ -114,6 +114,36 @@ export function runProbes(session: Pkcs11Session, opts: ProbeOptions, clock: Clo
   return records;
 }
 
+/**
+ * What a probe round records when the token cannot be reached at all (module, slot or login
+ * failed): one failed event per call it would have made, with the CKR code of the failure (or
+ * SESSION_UNAVAILABLE), so an HSM outage shows in the events and the SLOs instead of only in a log.
+ */
+export function unreachableRecords(opts: ProbeOptions & { tokenLabel: string }, failure: { ckr?: string; stage: string }, clock: Clock): ProbeRecord[] {
+  const run = randomUUID();
+  const at = clock.now().toISOString();
+  const calls: [ProbeRecord['operation'], string, string][] = [
+    ['wrap', 'C_WrapKey', opts.wrapKey],
+    ['unwrap', 'C_UnwrapKey', opts.wrapKey],
+    ['encrypt', 'C_Encrypt', opts.cryptoKey],
+    ['decrypt', 'C_Decrypt', opts.cryptoKey],
+  ];
+  return calls.map(([operation, vendor, label]) => ({
+    source: 'pkcs11-probe',
+    event_time: at,
+    operation,
+    outcome: 'failure',
+    vendor_operation: vendor,
+    key_id: `${opts.tokenLabel}/${label}`,
+    principal: PROBE_PRINCIPAL,
+    principal_type: 'service_account',
+    latency_ms: 0,
+    error_code: failure.ckr ?? 'SESSION_UNAVAILABLE',
+    request_id: `${run}/1/${operation}`,
+    attributes: { probe_run: run, round: '1', session_stage: failure.stage, ...(opts.modulePath ? { module: opts.modulePath } : {}) },
+  }));
+}
+
 /** The secret key with this label, or CK_INVALID_HANDLE so the module reports the failure itself. */
 function findOne(session: Pkcs11Session, label: string): { handle: ObjectHandle; found: boolean } {
   try {

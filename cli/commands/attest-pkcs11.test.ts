@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
+const BIN = join(import.meta.dirname, '..', '..', 'bin', 'keywatch.js');
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../core/config.ts';
@@ -129,4 +133,32 @@ describe.runIf(available)('keywatch attest pkcs11 and keywatch probe', () => {
     expect(ingested.out).toMatch(/inserted\s+4/);
     expect(ingested.out).toMatch(/quarantined\s+0/);
   });
+
+  it('probe --schedule keeps probing until SIGTERM, and records an unreachable token as failed calls', async () => {
+    const scheduled = async (token_: string, out: string) => {
+      const child = spawn(process.execPath, [BIN, '--data-dir', join(dir.path, 'sched-store'), 'probe', '--module', SOFTHSM_MODULE, '--token', token_, '--pin-env', PIN_ENV, '--wrap-key', 'kek', '--crypto-key', 'gen', '--schedule', '* * * * * *', '--out', out], {
+        env: { ...process.env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      // Every second, plus one round at start: wait for at least three rounds in the file.
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && (existsSync(out) ? readFileSync(out, 'utf8').trim().split('\n').length : 0) < 12) await new Promise((r) => setTimeout(r, 200));
+      child.kill('SIGTERM');
+      const [code] = (await once(child, 'close')) as [number | null];
+      return { code, err, events: readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { operation: string; outcome: string; error_code: string; key_id: string }) };
+    };
+    const ok = await scheduled(token.label, join(dir.path, 'scheduled.ndjson'));
+    expect(ok.code, ok.err).toBe(0);
+    expect(ok.events.length).toBeGreaterThanOrEqual(12);
+    expect(new Set(ok.events.map((e) => e.operation))).toEqual(new Set(['wrap', 'unwrap', 'encrypt', 'decrypt']));
+    expect(ok.events.every((e) => e.outcome === 'success')).toBe(true);
+
+    const down = await scheduled('no-such-token', join(dir.path, 'unreachable.ndjson'));
+    expect(down.code, down.err).toBe(0);
+    expect(down.events.length).toBeGreaterThanOrEqual(12);
+    expect(down.events.every((e) => e.outcome === 'failure' && e.error_code !== '' && e.key_id === 'no-such-token/' + (e.operation === 'wrap' || e.operation === 'unwrap' ? 'kek' : 'gen'))).toBe(true);
+    expect(down.err).not.toContain(token.pin);
+  }, 60_000);
 });

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
@@ -6,7 +6,8 @@ import { pinSource, slotSelector, type TokenFlags } from '../../attestation/pkcs
 import { readPin } from '../../attestation/pkcs11/pin.ts';
 import { openPkcs11Session } from '../../attestation/pkcs11/session.ts';
 import { ingestProbeRecords } from '../../attestation/probe/ingest.ts';
-import { probeNdjson, runProbes } from '../../attestation/probe/probe.ts';
+import { probeNdjson, runProbes, unreachableRecords, type ProbeRecord } from '../../attestation/probe/probe.ts';
+import { every, isCronExpression } from '../../core/schedule.ts';
 import { EXIT } from '../exit-codes.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 import { formatSummary } from './ingest.ts';
@@ -17,6 +18,7 @@ interface Flags extends TokenFlags {
   count: string;
   out?: string;
   ingest?: boolean;
+  schedule?: string;
 }
 
 /**
@@ -41,33 +43,64 @@ export function probeCommand(globals: () => GlobalOptions): Command {
     .option('--count <n>', 'rounds of the four calls', '1')
     .option('--out <file>', 'write the NDJSON events to this file instead of stdout')
     .option('--ingest', 'also store the events (keywatch-json through the ingest pipeline)')
+    .option('--schedule <cron>', 'keep probing at these times (cron, UTC, e.g. "*/5 * * * *") until SIGINT or SIGTERM; needs --ingest or --out (appended)')
     .action(async (flags: Flags) => {
       const slot = slotSelector(flags);
       const count = Number(flags.count);
       if (!Number.isInteger(count) || count < 1 || count > 10_000) throw new KeywatchError('USAGE', `--count must be an integer from 1 to 10000, got ${JSON.stringify(flags.count)}`);
       const pin = readPin(pinSource(flags), process.env);
       if (!pin.ok) throw new KeywatchError('USAGE', pin.error);
-      const opened = openPkcs11Session({ modulePath: flags.module, slot, pin: pin.value });
-      if (!opened.ok) {
-        process.stderr.write(`keywatch: ${opened.error.message}\n`);
-        process.exitCode = EXIT.INPUT;
+      if (flags.schedule !== undefined) {
+        if (!isCronExpression(flags.schedule)) throw new KeywatchError('USAGE', `--schedule must be a cron expression such as "*/5 * * * *", not ${JSON.stringify(flags.schedule)}`);
+        if (!flags.ingest && !flags.out) throw new KeywatchError('USAGE', '--schedule needs --ingest or --out: scheduled probes must go somewhere');
+      }
+      const options = { wrapKey: flags.wrapKey, cryptoKey: flags.cryptoKey, count, modulePath: flags.module };
+
+      /** One probe set. A token that cannot be opened gives failure events (scheduled) or exit 3 (once). */
+      const once = async (scheduled: boolean): Promise<void> => {
+        const opened = openPkcs11Session({ modulePath: flags.module, slot, pin: pin.value });
+        let records: ProbeRecord[];
+        let tokenLabel: string;
+        if (!opened.ok) {
+          process.stderr.write(`keywatch: ${opened.error.message}\n`);
+          if (!scheduled) {
+            process.exitCode = EXIT.INPUT;
+            return;
+          }
+          tokenLabel = flags.token ?? `slot-${flags.slotId ?? flags.slot ?? 0}`;
+          records = unreachableRecords({ ...options, tokenLabel }, opened.error, systemClock);
+        } else {
+          const session = opened.value;
+          tokenLabel = session.tokenLabel;
+          try {
+            records = runProbes(session, options, systemClock);
+          } finally {
+            session.close();
+          }
+        }
+        const ndjson = probeNdjson(records);
+        if (flags.out) (scheduled ? appendFileSync : writeFileSync)(flags.out, ndjson);
+        else if (!flags.ingest) process.stdout.write(ndjson);
+        const failed = records.filter((r) => r.outcome === 'failure');
+        process.stderr.write(`keywatch: ${scheduled ? `${systemClock.now().toISOString()} ` : ''}${records.length} probe call(s), ${failed.length} failed${failed.length ? ` (${[...new Set(failed.map((f) => f.error_code))].join(', ')})` : ''}\n`);
+        if (flags.ingest) {
+          const summary = await withStore(globals(), (store, config) => ingestProbeRecords(store, config, records, tokenLabel, systemClock));
+          if (!scheduled) process.stdout.write(formatSummary(summary) + '\n');
+        }
+      };
+
+      if (flags.schedule === undefined) {
+        await once(false);
         return;
       }
-      const session = opened.value;
-      let records;
-      try {
-        records = runProbes(session, { wrapKey: flags.wrapKey, cryptoKey: flags.cryptoKey, count, modulePath: flags.module }, systemClock);
-      } finally {
-        session.close();
-      }
-      const ndjson = probeNdjson(records);
-      if (flags.out) writeFileSync(flags.out, ndjson);
-      else if (!flags.ingest) process.stdout.write(ndjson);
-      const failed = records.filter((r) => r.outcome === 'failure');
-      process.stderr.write(`keywatch: ${records.length} probe call(s), ${failed.length} failed${failed.length ? ` (${[...new Set(failed.map((f) => f.error_code))].join(', ')})` : ''}\n`);
-      if (flags.ingest) {
-        const summary = await withStore(globals(), (store, config) => ingestProbeRecords(store, config, records, session.tokenLabel, systemClock));
-        process.stdout.write(formatSummary(summary) + '\n');
-      }
+      // The store is opened per round, so other commands can use the embedded store between rounds.
+      await once(true);
+      const schedule = every(flags.schedule, () => once(true), { name: 'probe', onError: (e) => process.stderr.write(`keywatch: probe round failed: ${e instanceof Error ? e.message : String(e)}\n`) });
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+      await schedule.stop();
     });
 }
