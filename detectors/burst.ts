@@ -80,26 +80,40 @@ export const burst: Detector = {
   async run(ctx) {
     const s = Settings.parse(ctx.settings);
     // Minutes of each identity with calls in scope, counted over every stored call of that minute,
-    // so a minute split by an incremental run's watermark is seen whole.
+    // so a minute split by an incremental run's watermark is seen whole. A minute with minOperations
+    // calls lies in an hour with as many, so the hours of each identity are counted first (one
+    // 64-bit hash per identity and hour, a small hash table), and only the calls of those hours are
+    // grouped by minute. The hash only narrows the rows; the minutes are grouped by the real columns.
+    // The hours to look at: those of the events in scope, found from the times alone.
+    const [span] = await ctx.store.query<{ lo: string; hi: string; n: string }>(
+      `SELECT toString(toStartOfHour(min(event_time))) AS lo, toString(toStartOfHour(max(event_time)) + toIntervalHour(1)) AS hi, count() AS n
+       FROM key_events WHERE (${ctx.scope.sql})`,
+      ctx.scope.params,
+    );
+    if (!span || Number(span.n) === 0) return [];
     const rows = await ctx.store.query<MinuteRow>(
-      `WITH cand AS (
-         SELECT DISTINCT tenant, principal, toStartOfMinute(event_time) AS minute
-         FROM key_events
-         WHERE (${ctx.scope.sql}) AND (${ctx.notInternal}) AND ${SHAPE_WHERE}
-       )
+      `WITH
+         busy_hours AS (
+           SELECT cityHash64(tenant, principal, toStartOfHour(event_time)) AS h
+           FROM key_events
+           WHERE (${ctx.notInternal}) AND ${SHAPE_WHERE}
+             AND event_time >= {burst_lo:DateTime64(3)} AND event_time < {burst_hi:DateTime64(3)}
+           GROUP BY h
+           HAVING count() >= {min_ops:UInt32} AND countIf(${ctx.scope.sql}) > 0
+         )
        SELECT tenant, principal, toString(toStartOfMinute(event_time)) AS minute, count() AS n, uniqExact(${OP_KEY_SQL}) AS distinct_ops,
               countIf(${ctx.scope.sql}) AS scoped, toString(min(event_time)) AS first, toString(max(event_time)) AS last,
-              arraySlice(groupArray(event_id), 1, 20) AS ids,
+              groupArray(20)(event_id) AS ids,
               sumMap(map(${OP_KEY_SQL}, toUInt64(1))) AS ops, sumMap(map(key_id, toUInt64(1))) AS keys,
               groupUniqArray(source) AS sources, arraySlice(groupUniqArray(source_ip), 1, 5) AS source_ips
        FROM key_events
        WHERE (${ctx.notInternal}) AND ${SHAPE_WHERE}
-         AND (tenant, principal, toStartOfMinute(event_time)) IN (SELECT tenant, principal, minute FROM cand)
-         AND event_time >= (SELECT min(minute) FROM cand) AND event_time < (SELECT max(minute) FROM cand) + toIntervalMinute(1)
+         AND event_time >= {burst_lo:DateTime64(3)} AND event_time < {burst_hi:DateTime64(3)}
+         AND cityHash64(tenant, principal, toStartOfHour(event_time)) IN (SELECT h FROM busy_hours)
        GROUP BY tenant, principal, toStartOfMinute(event_time)
        HAVING n >= {min_ops:UInt32} AND distinct_ops >= {min_distinct:UInt32} AND scoped > 0
        ORDER BY tenant, principal, minute`,
-      { ...ctx.scope.params, min_ops: s.minOperations, min_distinct: s.minDistinctOperations },
+      { ...ctx.scope.params, burst_lo: span.lo, burst_hi: span.hi, min_ops: s.minOperations, min_distinct: s.minDistinctOperations },
     );
 
     // Group the burst minutes per identity; consecutive minutes (at most one quiet minute between) are one burst.

@@ -137,11 +137,58 @@ export const crossAccountUse: Detector = {
   dedupeMinutes: DEDUPE_MINUTES,
   async run(ctx) {
     // Candidates first (a caller account that differs from the key's), the month-long lookups of
-    // monitored accounts and Azure home tenants only when there are any.
+    // monitored accounts and Azure home tenants only when there are any. The caller's side is a
+    // function of a few columns, so it is worked out once per distinct combination of them, not
+    // per event; the events are read in full only for callers that may be outside.
+    const judge = { judge_domains: ctx.organization.domains.length > 0 ? 1 : 0 };
+    const combos = await ctx.store.query<{ combo: string; caller_kind: string; caller_account: string; key_account: string }>(
+      `SELECT combo, caller_kind, lower(caller_raw) AS caller_account, lower(account) AS key_account
+       FROM (
+         SELECT combo, account,
+                multiIf(source = 'azure-key-vault', 'tenant',
+                        source = 'gcp-kms' AND principal_type = 'service_account', 'project',
+                        source = 'gcp-kms' AND principal_type = 'user' AND position(principal, '@') > 0 AND {judge_domains:UInt8} = 1, 'domain',
+                        'account') AS caller_kind,
+                extract(principal, '@([a-zA-Z0-9.-]+)[.]iam[.]gserviceaccount[.]com$') AS sa_domain,
+                multiIf(source = 'azure-key-vault', tenant_id,
+                        caller_kind = 'project', ${GCP_PROJECT_SQL},
+                        caller_kind = 'domain', substring(principal, position(principal, '@') + 1),
+                        caller_attr) AS caller_raw
+         FROM (
+           SELECT combo, src AS source, ptype AS principal_type, prin AS principal, acct AS account, tenant_id, caller_attr
+           FROM (
+             SELECT toString(${COMBO_HASH_SQL}) AS combo, any(source) AS src, any(principal_type) AS ptype, any(principal) AS prin,
+                    any(account) AS acct, any(attributes['tenant_id']) AS tenant_id, any(attributes['caller_account']) AS caller_attr
+             FROM key_events
+             WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND (${ctx.notInternal})
+             GROUP BY ${COMBO_HASH_SQL}
+           )
+         )
+       )
+       WHERE caller_account != '' AND (caller_kind = 'tenant' OR caller_account != key_account)
+       -- Pushed below the GROUP BY, this filter would work the caller out for every event again.
+       SETTINGS query_plan_filter_push_down = 0, enable_optimize_predicate_expression = 0`,
+      { ...ctx.scope.params, ...judge },
+    );
+    if (combos.length === 0) return [];
+    const homes = combos.some((r) => r.caller_kind === 'tenant') ? await azureHomeTenants(ctx) : new Map<string, string>();
+    const inside = await insideAccounts(ctx);
+    for (const t of homes.values()) inside.add(t);
+    const outside = (r: { caller_kind: string; caller_account: string }, keyAccount: string): boolean => {
+      if (keyAccount === '' || r.caller_account === keyAccount) return false;
+      if (r.caller_kind === 'project') return !gcpProjectInside(r.caller_account, inside, ctx.organization.domains);
+      if (r.caller_kind === 'domain') return !domainInside(r.caller_account, ctx.organization.domains);
+      return !inside.has(r.caller_account);
+    };
+    const homeOf = (r: { caller_kind: string }, owner: string) => (r.caller_kind === 'tenant' ? (homes.get(owner) ?? '') : owner);
+    // Callers outside for some key, and every combination that names them (their events are grouped together below).
+    const foreign = new Set(combos.filter((c) => outside(c, homeOf(c, c.key_account))).map((c) => `${c.caller_kind}\u0000${c.caller_account}`));
+    const only = combos.filter((c) => foreign.has(`${c.caller_kind}\u0000${c.caller_account}`)).map((c) => c.combo);
+    if (only.length === 0) return [];
     const rows = await ctx.store.query<Row>(
       `SELECT tenant, key_id, principal, caller_kind, caller_account, any(key_account) AS key_owner, any(source) AS source_name,
               toString(min(event_time)) AS first, toString(max(event_time)) AS last, count() AS n, countIf(outcome = 'success') AS ok,
-              arraySlice(groupArray(event_id), 1, 20) AS ids,
+              groupArray(20)(event_id) AS ids,
               arraySlice(arraySort(arrayFilter(ip -> ip != '', groupUniqArray(source_ip))), 1, 10) AS ips,
               arraySort(groupUniqArray(operation)) AS ops,
               arraySort(arrayFilter(e -> e != '', groupUniqArray(error_code))) AS errors
@@ -161,27 +208,18 @@ export const crossAccountUse: Detector = {
                           attributes['caller_account']) AS caller_raw
            FROM key_events
            WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND (${ctx.notInternal})
+             AND ${COMBO_SQL} IN {ca_combos:Array(String)}
          )
        )
-       -- An Azure key's side is its subscription's tenant, looked up below.
+       -- An Azure key's side is its subscription's tenant, looked up above.
        WHERE caller_account != '' AND (caller_kind = 'tenant' OR caller_account != key_account)
        GROUP BY tenant, key_id, principal, caller_kind, caller_account, intDiv(toUnixTimestamp(event_time), {bucket_seconds:UInt32})
        ORDER BY first, key_id, principal`,
-      { ...ctx.scope.params, judge_domains: ctx.organization.domains.length > 0 ? 1 : 0, bucket_seconds: DEDUPE_MINUTES * 60 },
+      { ...ctx.scope.params, ...judge, ca_combos: only, bucket_seconds: DEDUPE_MINUTES * 60 },
     );
-    if (rows.length === 0) return [];
-    const homes = rows.some((r) => r.caller_kind === 'tenant') ? await azureHomeTenants(ctx) : new Map<string, string>();
-    const inside = await insideAccounts(ctx);
-    for (const t of homes.values()) inside.add(t);
-    const outside = (r: Row, keyAccount: string): boolean => {
-      if (keyAccount === '' || r.caller_account === keyAccount) return false;
-      if (r.caller_kind === 'project') return !gcpProjectInside(r.caller_account, inside, ctx.organization.domains);
-      if (r.caller_kind === 'domain') return !domainInside(r.caller_account, ctx.organization.domains);
-      return !inside.has(r.caller_account);
-    };
     const out: Finding[] = [];
     for (const r of rows) {
-      const keyAccount = r.caller_kind === 'tenant' ? (homes.get(r.key_owner) ?? '') : r.key_owner;
+      const keyAccount = homeOf(r, r.key_owner);
       if (!outside(r, keyAccount)) continue;
       const ok = Number(r.ok);
       const n = Number(r.n);
@@ -216,6 +254,10 @@ export const crossAccountUse: Detector = {
 };
 
 // The SQL twin of gcpServiceAccountProject, over `sa_domain` (the part before `.iam.gserviceaccount.com`).
+// The columns the caller's side is worked out from, as one value.
+const COMBO_HASH_SQL = "cityHash64(source, principal_type, principal, account, attributes['tenant_id'], attributes['caller_account'])";
+const COMBO_SQL = `toString(${COMBO_HASH_SQL})`;
+
 const GCP_PROJECT_SQL = `multiIf(
     match(principal, '^(service-|bq-)?[0-9]+@') OR startsWith(sa_domain, 'gcp-sa-'), '',
     sa_domain != '' AND position(sa_domain, '.') > 0,

@@ -36,6 +36,14 @@ export interface DetectorContext {
   settings: Record<string, unknown>;
   /** The rest of the detect configuration (business hours, cryptoperiods). */
   config: DetectConfig;
+  /**
+   * Work shared by the detectors of one run: the first call with a given `key` runs `compute`,
+   * later calls in the same run get its result. The key must name everything the result depends
+   * on (the scope's SQL and parameters, the evaluation time). Absent outside `runDetectors`.
+   *
+   * @example const keys = await (ctx.shared?.(`key-history:${asOf}`, load) ?? load())
+   */
+  shared?: <T>(key: string, compute: () => Promise<T>) => Promise<T>;
 }
 
 /** What a detector reports; the engine turns it into an alert row (id, dedupe, suppression). */

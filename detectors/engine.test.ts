@@ -136,4 +136,28 @@ describe('the detector engine', () => {
     const [line] = alertsToJsonl(r.alerts).trim().split('\n');
     expect(JSON.parse(line as string)).toMatchObject({ detector: 'test-failures', severity: 'medium', first_time: '2026-03-02T11:00:00.000Z', evidence: { n: 1 }, event_count: 1 });
   });
+
+  it('computes work shared by name once per run and again on the next run', async () => {
+    let loads = 0;
+    const sharing = (id: string): Detector => ({
+      ...failures,
+      id,
+      async run(ctx) {
+        const n = await (ctx.shared ?? ((_k, f) => f()))('test-count', async () => {
+          loads++;
+          const [row] = await ctx.store.query<{ n: string }>('SELECT count() AS n FROM key_events');
+          return Number(row?.n);
+        });
+        return n === 1 ? [] : [{ tenant: 'acme', key_id: '', principal: '', first_time: '2026-03-02 11:00:00.000', last_time: '2026-03-02 11:00:00.000', score: 1, event_count: n, event_ids: [], evidence: {} }];
+      },
+    });
+    await store.insertRows('key_events', [fail('2026-03-02 11:00:00.000')]);
+    const first = await runDetectors({ store, now: new Date('2026-03-02T12:00:00Z'), config: base, detectors: [sharing('test-a'), sharing('test-b')] });
+    expect(loads).toBe(1);
+    expect(first.runs.map((r) => r.findings)).toEqual([0, 0]);
+    await store.insertRows('key_events', [fail('2026-03-02 11:30:00.000')]);
+    const second = await runDetectors({ store, now: new Date('2026-03-02T12:30:00Z'), config: base, detectors: [sharing('test-a'), sharing('test-b')] });
+    expect(loads).toBe(2);
+    expect(second.runs.map((r) => r.findings)).toEqual([1, 1]);
+  });
 });

@@ -131,6 +131,16 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
   const written: AlertRow[] = [];
   const [span] = await o.store.query<{ first: string; n: string }>('SELECT toString(min(event_time)) AS first, count() AS n FROM key_events');
   const historyStart = span && Number(span.n) > 0 ? fromCh(span.first) : o.now;
+  // Results several detectors need (the rotation detectors' key history), computed once per run.
+  const sharedResults = new Map<string, Promise<unknown>>();
+  const shared = <T>(key: string, compute: () => Promise<T>): Promise<T> => {
+    let p = sharedResults.get(key) as Promise<T> | undefined;
+    if (!p) {
+      p = compute();
+      sharedResults.set(key, p);
+    }
+    return p;
+  };
 
   for (const d of selected) {
     const t0 = performance.now();
@@ -160,7 +170,7 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
       const raw = o.config.detectors[d.id] ?? {};
       const parsed = d.settings ? d.settings.safeParse(raw) : { success: true as const, data: raw };
       if (!parsed.success) throw new KeywatchError('CONFIG_INVALID', `detect.detectors.${d.id}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL, organization, settings: parsed.data, config: o.config });
+      const findings = await d.run({ store: o.store, now: o.now, scope, notInternal: o.config.includeInternalCallers ? '1' : NOT_INTERNAL_SQL, organization, settings: parsed.data, config: o.config, shared });
       run.findings = findings.length;
       const byId = new Map<string, AlertRow>();
       for (const f of findings) {
@@ -187,15 +197,17 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
         byId.set(row.alert_id, prev ? merge(prev, row) : row);
       }
       if (byId.size > 0) {
-        // An alert found again by a later run (more events in its bucket) grows; it is not replaced by the newer part.
-        const existing = await o.store.query<AlertRow>(
+        // An alert found again by a later incremental run (more events in its bucket) grows; it is
+        // not replaced by the newer part. A range run writes what it found in its range, so the
+        // stored rows are not read.
+        const existing = !incremental ? [] : await o.store.query<AlertRow>(
           `SELECT alert_id, toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, score, severity
            FROM alerts FINAL WHERE detector = {d:String} AND alert_id IN {ids:Array(String)}`,
           { d: d.id, ids: [...byId.keys()] },
         );
         for (const e of existing) {
           const cur = byId.get(e.alert_id);
-          if (cur && incremental) byId.set(e.alert_id, merge({ ...cur, ...e, event_count: Number(e.event_count), score: Number(e.score) }, cur));
+          if (cur) byId.set(e.alert_id, merge({ ...cur, ...e, event_count: Number(e.event_count), score: Number(e.score) }, cur));
         }
         const rows = [...byId.values()].map((r) => {
           const why = suppression(o.config, r, o.now);

@@ -178,7 +178,44 @@ export const failureSpike: Detector = {
     const s = Settings.parse(ctx.settings);
     const w = s.windowMinutes;
     const loosest = s.baselineFactor > 0 ? Math.min(s.minRatio, s.baselineMinRatio) : s.minRatio;
-    // Sliding windows, one ending at each minute with calls, of the principals that failed in scope;
+    // A window ending at any minute with at least minFailures failures of a category (or
+    // minLoginFailures failed HSM logins) holds no more failures than the window ending at its last
+    // failure, so only keys and principals whose failures alone make such a window can fire. They are found from the failures (a small share
+    // of the calls), and the windows over all calls are counted for them only.
+    const [span] = await ctx.store.query<{ lo: string; hi: string; n: string }>(
+      `SELECT toString(min(event_time)) AS lo, toString(max(event_time)) AS hi, count() AS n
+       FROM key_events WHERE (${ctx.scope.sql}) AND outcome = 'failure'`,
+      ctx.scope.params,
+    );
+    if (!span || Number(span.n) === 0) return [];
+    const spiky = await ctx.store.query<{ g: string; key_id: string }>(
+      `SELECT DISTINCT toString(g) AS g, k AS key_id
+       FROM
+       (
+         SELECT g, k, cat, sum(f) OVER (PARTITION BY g, cat ORDER BY m RANGE BETWEEN ${w - 1} PRECEDING AND CURRENT ROW) AS wf,
+                sum(fl) OVER (PARTITION BY g, cat ORDER BY m RANGE BETWEEN ${w - 1} PRECEDING AND CURRENT ROW) AS wfl,
+                max(scoped) OVER (PARTITION BY g) AS g_scoped
+         FROM
+         (
+           SELECT cityHash64(tenant, key_id, principal) AS g, any(key_id) AS k, cat, m, count() AS f, countIf(hsm_login) AS fl, countIf(in_scope) AS scoped
+           FROM
+           (
+             SELECT tenant, key_id, principal, ${CATEGORY_SQL} AS cat, intDiv(toUnixTimestamp(event_time), 60) AS m, (${ctx.scope.sql}) AS in_scope,
+                    ${HSM_LOGIN_SQL} AS hsm_login
+             FROM key_events
+             WHERE outcome = 'failure' AND (${ctx.notInternal})
+               AND event_time >= {fs_lo:DateTime64(3)} - toIntervalMinute(${w}) AND event_time < {fs_hi:DateTime64(3)} + toIntervalMinute(${w})
+           )
+           WHERE cat != ''
+           GROUP BY g, cat, m
+         )
+       )
+       WHERE (wf >= {min_failures:UInt32} OR (cat = 'access_denied' AND wfl >= {min_login_failures:UInt32})) AND g_scoped > 0`,
+      { ...ctx.scope.params, ...CATEGORY_PARAMS, fs_lo: span.lo, fs_hi: span.hi, min_failures: s.minFailures, min_login_failures: s.minLoginFailures },
+    );
+    if (spiky.length === 0) return [];
+    const only = { fs_groups: [...new Set(spiky.map((r) => r.g))], fs_keys: [...new Set(spiky.map((r) => r.key_id))] };
+    // Sliding windows, one ending at each minute with calls, of those principals that failed in scope;
     // stored calls before and after the scope count too, so a spike split by an incremental run's
     // watermark is still seen whole. Only windows holding a failure in scope are kept.
     const rows = await ctx.store.query<WindowRow>(
@@ -187,6 +224,7 @@ export const failureSpike: Detector = {
            SELECT tenant, key_id, principal, min(event_time) AS lo, max(event_time) AS hi
            FROM key_events
            WHERE (${ctx.scope.sql}) AND outcome = 'failure' AND (${ctx.notInternal}) AND ${CATEGORY_SQL} != ''
+             AND key_id IN {fs_keys:Array(String)} AND toString(cityHash64(tenant, key_id, principal)) IN {fs_groups:Array(String)}
            GROUP BY tenant, key_id, principal
          ),
          minutes AS (
@@ -199,7 +237,7 @@ export const failureSpike: Detector = {
              SELECT tenant, key_id, principal, intDiv(toUnixTimestamp(event_time), 60) AS m, ${CATEGORY_SQL} AS cat, (${ctx.scope.sql}) AS in_scope,
                     ${HSM_LOGIN_SQL} AS hsm_login
              FROM key_events
-             WHERE (${ctx.notInternal}) AND (tenant, key_id, principal) IN (SELECT tenant, key_id, principal FROM cand)
+             WHERE (${ctx.notInternal}) AND key_id IN {fs_keys:Array(String)} AND (tenant, key_id, principal) IN (SELECT tenant, key_id, principal FROM cand)
                AND event_time >= (SELECT min(lo) FROM cand) - toIntervalMinute(${w})
                AND event_time < (SELECT max(hi) FROM cand) + toIntervalMinute(${w})
            )
@@ -217,7 +255,7 @@ export const failureSpike: Detector = {
        WHERE ((w_access_denied >= {min_failures:UInt32} OR w_hsm_login_denied >= {min_login_failures:UInt32}) AND w_access_denied_scoped > 0 AND w_access_denied >= {loosest:Float64} * w_total)
           OR (w_invalid_state >= {min_failures:UInt32} AND w_invalid_state_scoped > 0 AND w_invalid_state >= {loosest:Float64} * w_total)
        ORDER BY tenant, key_id, principal, m`,
-      { ...ctx.scope.params, ...CATEGORY_PARAMS, min_failures: s.minFailures, min_login_failures: s.minLoginFailures, loosest },
+      { ...ctx.scope.params, ...CATEGORY_PARAMS, ...only, min_failures: s.minFailures, min_login_failures: s.minLoginFailures, loosest },
     );
 
     // Windows that fire, per key, principal and category.

@@ -85,39 +85,47 @@ export const firstUseByPrincipal: Detector = {
   settings: FirstUseSettings,
   async run(ctx) {
     const { historyDays } = FirstUseSettings.parse(ctx.settings);
-    // Step 1: pairs with uses in scope and none in the window before their first use.
-    const pairs = await ctx.store.query<NewPair>(
-      `WITH cand AS (
-         SELECT tenant, key_id, principal, any(principal_type) AS ptype,
-                min(event_time) AS first_t, max(event_time) AS last_t, count() AS n,
-                arraySlice(groupArray(event_id), 1, 20) AS ids, countIf(outcome = 'failure') AS failures,
-                groupUniqArray(operation) AS ops, groupUniqArray(source) AS srcs,
-                arraySlice(groupUniqArrayIf(source_ip, source_ip != ''), 1, 10) AS ips,
-                groupUniqArrayIf(error_code, error_code != '') AS errors,
-                max(${OUTSIDE_ORG_SQL}) AS outside_org
-         FROM key_events
-         WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND principal != '' AND (${ctx.notInternal})
-         GROUP BY tenant, key_id, principal
-       ),
-       -- Uses of the pair outside the examined events (before them, or seen by an earlier run).
-       prior AS (
-         SELECT tenant, key_id, principal, max(event_time) AS prior_t
-         FROM key_events
-         WHERE operation_class = 'crypto' AND NOT (${ctx.scope.sql})
-           AND event_time >= subtractDays((SELECT min(first_t) FROM cand), {fu_days:UInt32}) AND event_time < {fu_to:DateTime64(3)}
-           AND (tenant, key_id) IN (SELECT tenant, key_id FROM cand)
-           AND (tenant, key_id, principal) IN (SELECT tenant, key_id, principal FROM cand)
-         GROUP BY tenant, key_id, principal
-       )
-       SELECT c.tenant AS tenant, c.key_id AS key_id, c.principal AS principal, c.ptype AS principal_type,
-              toString(c.first_t) AS first, toString(c.last_t) AS last, c.n AS n, c.ids AS ids, c.failures AS failures,
-              c.ops AS operations, c.srcs AS sources, c.ips AS ips, c.errors AS errors, c.outside_org AS outside
-       FROM cand AS c
-       LEFT JOIN prior AS p ON p.tenant = c.tenant AND p.key_id = c.key_id AND p.principal = c.principal
-       WHERE p.key_id = '' OR p.prior_t < subtractDays(c.first_t, {fu_days:UInt32})
-       ORDER BY c.first_t`,
-      { ...ctx.scope.params, ...orgParams(ctx), fu_days: historyDays, fu_to: chTime(ctx.scope.to) },
+    // Step 1: pairs with uses in scope and none in the window before their first use, from the
+    // cheap columns only: each pair's first use in scope and its latest use outside the examined
+    // events (before them, or seen by an earlier run), in one pass, grouped by a 64-bit hash of the
+    // pair (a small hash table of numbers instead of one of long strings).
+    // Where the look back starts (earlier use cannot make a pair seen in the window), from cheap columns.
+    const [span] = await ctx.store.query<{ lo: string; n: string }>(
+      `SELECT toString(min(event_time)) AS lo, count() AS n FROM key_events WHERE (${ctx.scope.sql}) AND operation_class = 'crypto'`,
+      ctx.scope.params,
     );
+    if (!span || Number(span.n) === 0) return [];
+    const fresh = await ctx.store.query<{ g: string; key_id: string }>(
+      `SELECT toString(g) AS g, any(k) AS key_id
+       FROM
+       (
+         SELECT cityHash64(tenant, key_id, principal) AS g, key_id AS k, event_time,
+                (${ctx.scope.sql}) AND key_id != '' AND principal != '' AND (${ctx.notInternal}) AS examined,
+                NOT (${ctx.scope.sql}) AND event_time < {fu_to:DateTime64(3)} AS before
+         FROM key_events
+         WHERE operation_class = 'crypto' AND event_time >= subtractDays({fu_lo:DateTime64(3)}, {fu_days:UInt32})
+       )
+       GROUP BY g
+       HAVING countIf(examined) > 0 AND (countIf(before) = 0 OR maxIf(event_time, before) < subtractDays(minIf(event_time, examined), {fu_days:UInt32}))`,
+      { ...ctx.scope.params, fu_days: historyDays, fu_to: chTime(ctx.scope.to), fu_lo: span.lo },
+    );
+    if (fresh.length === 0) return [];
+    const rows = await ctx.store.query<Omit<NewPair, 'principal_type'> & { ptype: string }>(
+      `SELECT tenant, key_id, principal, any(principal_type) AS ptype,
+              toString(min(event_time)) AS first, toString(max(event_time)) AS last, count() AS n,
+              groupArray(20)(event_id) AS ids, countIf(outcome = 'failure') AS failures,
+              groupUniqArray(operation) AS operations, groupUniqArray(source) AS sources,
+              arraySlice(groupUniqArrayIf(source_ip, source_ip != ''), 1, 10) AS ips,
+              groupUniqArrayIf(error_code, error_code != '') AS errors,
+              max(${OUTSIDE_ORG_SQL}) AS outside
+       FROM key_events
+       WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND principal != '' AND (${ctx.notInternal})
+         AND key_id IN {fu_keys:Array(String)} AND toString(cityHash64(tenant, key_id, principal)) IN {fu_pairs:Array(String)}
+       GROUP BY tenant, key_id, principal
+       ORDER BY min(event_time)`,
+      { ...ctx.scope.params, ...orgParams(ctx), fu_keys: [...new Set(fresh.map((p) => p.key_id))], fu_pairs: fresh.map((p) => p.g) },
+    );
+    const pairs: NewPair[] = rows.map(({ ptype, ...r }) => ({ ...r, principal_type: ptype }));
     if (pairs.length === 0) return [];
 
     // Step 2, for the keys of new pairs only (rarely many): when each key was first seen, and when

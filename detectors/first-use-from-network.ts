@@ -5,6 +5,8 @@ const chTime = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z
 
 // The caller's address with an IPv4-mapped IPv6 form (`::ffff:192.0.2.1`) taken as the IPv4 address.
 const IP_SQL = "if(startsWith(lower(source_ip), '::ffff:') AND isIPv4String(substring(source_ip, 8)), substring(source_ip, 8), source_ip)";
+// The same, lower-casing only addresses that start with '::' (the rest cannot be IPv4-mapped).
+const IP_SQL_FAST = "if(startsWith(source_ip, '::') AND startsWith(lower(source_ip), '::ffff:') AND isIPv4String(substring(source_ip, 8)), substring(source_ip, 8), source_ip)";
 
 /**
  * The caller's network: the /24 of an IPv4 address, the /48 of an IPv6 one (a site's usual
@@ -66,44 +68,58 @@ export const firstUseFromNetwork: Detector = {
   settings: FirstUseSettings,
   async run(ctx) {
     const { historyDays } = FirstUseSettings.parse(ctx.settings);
-    // Step 1: networks with uses of a key in scope and none in the window before their first use.
-    const nets = await ctx.store.query<NewNetwork>(
-      `WITH cand AS (
-         SELECT tenant, key_id, net AS network, argMin(principal, event_time) AS first_principal,
-                min(event_time) AS first_t, max(event_time) AS last_t, count() AS n,
-                arraySlice(groupArray(event_id), 1, 20) AS ids, arraySlice(groupUniqArray(principal), 1, 10) AS princ,
-                arraySlice(groupUniqArray(source_ip), 1, 10) AS ips, countIf(outcome = 'failure') AS failures,
-                groupUniqArray(operation) AS ops, groupUniqArray(source) AS srcs, max(priv) AS private_net
-         FROM (
-           SELECT *, ${NETWORK_SQL} AS net, ${PRIVATE_SQL} AS priv
-           FROM key_events
-           WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND source_ip != '' AND (${ctx.notInternal})
-         )
-         WHERE net != ''
-         GROUP BY tenant, key_id, net
-       ),
-       -- Uses from the network outside the examined events (before them, or seen by an earlier run).
-       prior AS (
-         SELECT tenant, key_id, net AS network, max(event_time) AS prior_t
-         FROM (
-           SELECT tenant, key_id, event_time, ${NETWORK_SQL} AS net
-           FROM key_events
-           WHERE operation_class = 'crypto' AND source_ip != '' AND NOT (${ctx.scope.sql})
-             AND event_time >= subtractDays((SELECT min(first_t) FROM cand), {fn_days:UInt32}) AND event_time < {fn_to:DateTime64(3)}
-             AND (tenant, key_id) IN (SELECT tenant, key_id FROM cand)
-         )
-         WHERE (tenant, key_id, net) IN (SELECT tenant, key_id, network FROM cand)
-         GROUP BY tenant, key_id, net
-       )
-       SELECT c.tenant AS tenant, c.key_id AS key_id, c.network AS network, c.first_principal AS principal,
-              toString(c.first_t) AS first, toString(c.last_t) AS last, c.n AS n, c.ids AS ids, c.princ AS principals, c.ips AS ips,
-              c.failures AS failures, c.ops AS operations, c.srcs AS sources, c.private_net AS private_net
-       FROM cand AS c
-       LEFT JOIN prior AS p ON p.tenant = c.tenant AND p.key_id = c.key_id AND p.network = c.network
-       WHERE p.key_id = '' OR p.prior_t < subtractDays(c.first_t, {fn_days:UInt32})
-       ORDER BY c.first_t`,
-      { ...ctx.scope.params, fn_days: historyDays, fn_to: chTime(ctx.scope.to) },
+    // Step 1: networks with uses of a key in scope and none in the window before their first use,
+    // from the cheap columns only: each network's first use in scope and its latest use outside the
+    // examined events (before them, or seen by an earlier run), in one pass. The network is kept
+    // as numbers while grouping (one 64-bit hash of key and network, a small hash table) and written
+    // out (NETWORK_SQL's text) for the new ones only.
+    // Where the look back starts (earlier use cannot make a network seen in the window), from cheap columns.
+    const [span] = await ctx.store.query<{ lo: string; n: string }>(
+      `SELECT toString(min(event_time)) AS lo, count() AS n FROM key_events WHERE (${ctx.scope.sql}) AND operation_class = 'crypto'`,
+      ctx.scope.params,
     );
+    if (!span || Number(span.n) === 0) return [];
+    const fresh = await ctx.store.query<{ g: string; k: string }>(
+      `SELECT toString(cityHash64(any(tenant), any(key_id), if(any(kind) = 4, concat(toString(any(v4)), '/24'), concat(toString(any(v6)), '/48')))) AS g,
+              any(key_id) AS k
+       FROM
+       (
+         SELECT tenant, key_id, event_time, kind, examined, before,
+                if(kind = 4, tupleElement(IPv4CIDRToRange(toIPv4OrDefault(ip), 24), 1), toIPv4(0)) AS v4,
+                if(kind = 6, tupleElement(IPv6CIDRToRange(toIPv6OrDefault(ip), 48), 1), toIPv6('::')) AS v6
+         FROM
+         (
+           SELECT tenant, key_id, event_time, ${IP_SQL_FAST} AS ip, multiIf(isIPv4String(ip), 4, isIPv6String(ip), 6, 0) AS kind,
+                  (${ctx.scope.sql}) AND key_id != '' AND (${ctx.notInternal}) AS examined,
+                  NOT (${ctx.scope.sql}) AND event_time < {fn_to:DateTime64(3)} AS before
+           FROM key_events
+           WHERE operation_class = 'crypto' AND source_ip != '' AND event_time >= subtractDays({fn_lo:DateTime64(3)}, {fn_days:UInt32})
+         )
+         WHERE kind != 0
+       )
+       GROUP BY cityHash64(tenant, key_id, kind, v4, v6)
+       HAVING countIf(examined) > 0 AND (countIf(before) = 0 OR maxIf(event_time, before) < subtractDays(minIf(event_time, examined), {fn_days:UInt32}))`,
+      { ...ctx.scope.params, fn_days: historyDays, fn_to: chTime(ctx.scope.to), fn_lo: span.lo },
+    );
+    if (fresh.length === 0) return [];
+    const rows = await ctx.store.query<Omit<NewNetwork, 'principal'> & { first_principal: string }>(
+      `SELECT tenant, key_id, net AS network, argMin(principal, event_time) AS first_principal,
+              toString(min(event_time)) AS first, toString(max(event_time)) AS last, count() AS n,
+              groupArray(20)(event_id) AS ids, arraySlice(groupUniqArray(principal), 1, 10) AS principals,
+              arraySlice(groupUniqArray(source_ip), 1, 10) AS ips, countIf(outcome = 'failure') AS failures,
+              groupUniqArray(operation) AS operations, groupUniqArray(source) AS sources, max(priv) AS private_net
+       FROM (
+         SELECT *, ${NETWORK_SQL} AS net, ${PRIVATE_SQL} AS priv
+         FROM key_events
+         WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND source_ip != '' AND (${ctx.notInternal})
+           AND key_id IN {fn_keys:Array(String)}
+       )
+       WHERE net != '' AND toString(cityHash64(tenant, key_id, net)) IN {fn_nets:Array(String)}
+       GROUP BY tenant, key_id, net
+       ORDER BY min(event_time)`,
+      { ...ctx.scope.params, fn_keys: [...new Set(fresh.map((p) => p.k))], fn_nets: fresh.map((p) => p.g) },
+    );
+    const nets: NewNetwork[] = rows.map(({ first_principal, ...r }) => ({ ...r, principal: first_principal }));
     if (nets.length === 0) return [];
 
     // Step 2, for the keys with a new network only: each key's first crypto use from a known

@@ -63,24 +63,45 @@ export const oldVersionAfterRotation: Detector = {
   settings: OldVersionSettings,
   async run(ctx) {
     const { graceMinutes, staleDays } = OldVersionSettings.parse(ctx.settings);
+    // Rotations are rare: the keys that have them, and the versions they made, are looked up first.
+    // A use pairs only with a rotation of its own key, and is old only when that rotation made
+    // another version, so the uses of keys without rotations, and of the one version every rotation
+    // of a key made, are not read.
+    const rotated = await ctx.store.query<{ key_id: string; same: string; versions: string }>(
+      `SELECT key_id, toString(cityHash64(tenant, key_id, any(key_version))) AS same, uniqExact(key_version) AS versions
+       FROM key_events
+       WHERE operation = 'rotate_key' AND outcome = 'success' AND key_version != ''
+       GROUP BY tenant, key_id`,
+    );
+    if (rotated.length === 0) return [];
+    const used = await ctx.store.query<{ key_id: string }>(
+      `SELECT DISTINCT key_id
+       FROM key_events
+       WHERE (${ctx.scope.sql}) AND operation IN ${PRODUCING} AND outcome = 'success' AND key_version != ''
+         AND key_id IN {ov_keys:Array(String)} AND toString(cityHash64(tenant, key_id, key_version)) NOT IN {ov_same:Array(String)}`,
+      { ...ctx.scope.params, ov_keys: [...new Set(rotated.map((r) => r.key_id))], ov_same: rotated.filter((r) => Number(r.versions) === 1).map((r) => r.same) },
+    );
+    if (used.length === 0) return [];
+    const only = { ov_keys: used.map((r) => r.key_id), ov_same: rotated.filter((r) => Number(r.versions) === 1).map((r) => r.same) };
     const rows = await ctx.store.query<Row>(
       `WITH
          uses AS (
            SELECT tenant, key_id, principal, key_version, event_time, event_id, operation, source
            FROM key_events
            WHERE (${ctx.scope.sql}) AND operation IN ${PRODUCING} AND outcome = 'success' AND key_version != ''
+             AND key_id IN {ov_keys:Array(String)} AND toString(cityHash64(tenant, key_id, key_version)) NOT IN {ov_same:Array(String)}
          ),
          rotations AS (
            SELECT tenant, key_id, event_time AS rot_time, key_version AS rot_version, event_id AS rot_id, vendor_operation AS rot_op,
                   attributes['previous_key_material_id'] AS rot_previous
            FROM key_events
            WHERE operation = 'rotate_key' AND outcome = 'success' AND key_version != ''
-             AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
+             AND key_id IN {ov_keys:Array(String)} AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
          ),
          versions AS (
            SELECT tenant, key_id, key_version, min(event_time) AS version_first_seen
            FROM key_events
-           WHERE key_version != '' AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
+           WHERE key_version != '' AND key_id IN {ov_keys:Array(String)} AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
            GROUP BY tenant, key_id, key_version
          ),
          paired AS (
@@ -106,7 +127,7 @@ export const oldVersionAfterRotation: Detector = {
                 v.version_first_seen <= p.rot_time OR p.key_version = p.rot_previous)
        GROUP BY p.tenant, p.key_id, p.principal, p.key_version
        ORDER BY first`,
-      { ...ctx.scope.params, grace_minutes: graceMinutes },
+      { ...ctx.scope.params, ...only, grace_minutes: graceMinutes },
     );
     return rows.map((r): Finding => {
       const daysAfter = Number(r.max_seconds_after) / 86_400;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Detector, Finding } from './detector.ts';
-import { chTime, evaluationTime, fromCh, KEY_DELETION_SQL } from './rotation-evidence.ts';
+import { chTime, evaluationTime, fromCh, keyHistory } from './rotation-evidence.ts';
 
 export const ReplicationDriftSettings = z
   .object({
@@ -106,25 +106,7 @@ export const replicationDrift: Detector = {
   async run(ctx) {
     const s = ReplicationDriftSettings.parse(ctx.settings);
     const asOf = evaluationTime(ctx);
-    const rows = await ctx.store.query<KeyRow>(
-      `SELECT tenant, key_id, argMax(source, (event_time, event_id)) AS source, argMax(region, (event_time, event_id)) AS region,
-              argMaxIf(attributes['vault'], (event_time, event_id), attributes['vault'] != '') AS vault,
-              toString(min(event_time)) AS first_seen, toString(max(event_time)) AS last_seen, argMax(event_id, (event_time, event_id)) AS last_event_id,
-              countIf(in_scope) AS scope_events, arraySlice(groupArrayIf(event_id, in_scope), 1, 10) AS scope_event_ids,
-              argMaxIf(operation, (event_time, event_id), ${KEY_DELETION_SQL}) AS deletion_operation,
-              groupArrayIf((attributes['replica_region'], toString(event_time), event_id, principal),
-                           vendor_operation = 'ReplicateKey' AND outcome = 'success' AND attributes['replica_region'] != '') AS replications
-       FROM
-       (
-         SELECT *, (${ctx.scope.sql}) AS in_scope
-         FROM key_events
-         WHERE (tenant, key_id) IN (SELECT DISTINCT tenant, key_id FROM key_events WHERE (${ctx.scope.sql}) AND key_id != '')
-           AND event_time <= {as_of:DateTime64(3)}
-       )
-       GROUP BY tenant, key_id
-       ORDER BY tenant, key_id`,
-      { ...ctx.scope.params, as_of: chTime(asOf) },
-    );
+    const rows: KeyRow[] = await keyHistory(ctx, asOf);
     const due: Expectation[] = [];
     for (const r of rows) {
       if (r.deletion_operation === 'schedule_deletion' || r.deletion_operation === 'destroy_version') continue;

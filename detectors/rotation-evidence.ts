@@ -150,51 +150,131 @@ const ORDER = '(event_time, event_id)';
 
 const lastIf = (col: string, cond: string, as: string) => `argMaxIf(${col}, ${ORDER}, ${cond}) AS ${as}`;
 
+/** A key's history as `keyHistory` returns it: the rotation evidence, and what replication-drift reads. */
+export interface KeyHistoryRow extends KeyRotationRow {
+  /** Latest Azure vault name seen on the key's events. */
+  vault: string;
+  /** Successful ReplicateKey calls: [replica region, time, event id, principal]. */
+  replications: [string, string, string, string][];
+}
+
+// Rows the conditional aggregates below can count: successful lifecycle changes, and the rows that
+// carry the attributes they read. A small share of a key's events, picked out by cheap columns (the
+// map's keys, not its values) before the aggregates run.
+const NOTABLE = `((${OK} AND (operation IN ('create_key', 'import_key_material', 'rotate_key', 'enable_rotation', 'disable_rotation', 'update_rotation_policy', 'schedule_deletion', 'destroy_version', 'cancel_deletion', 'restore_key') OR vendor_operation = 'ReplicateKey')) OR has(attributes.keys, 'key_origin') OR has(attributes.keys, 'vault'))`;
+
+type KeyColumn = 'tenant' | 'key_id' | 'source' | 'account' | 'region' | 'first_seen' | 'first_event_id' | 'last_seen' | 'last_event_id' | 'scope_events' | 'scope_event_ids';
+
+// The aggregates of a key without notable events, as ClickHouse gives them for no matching row.
+const NEVER = '1970-01-01 00:00:00.000';
+const NO_NOTABLE_EVENTS: Omit<KeyHistoryRow, KeyColumn> = {
+  creates: '0', created: NEVER, created_event_id: '', materials: '0', material_time: NEVER, material_event_id: '', material_operation: '',
+  material_vendor_operation: '', material_version: '', material_principal: '', imports: '0', import_time: NEVER, import_event_id: '',
+  import_principal: '', import_type: '', import_version: '', all_imports: '0', existing_reimports: '0', existing_reimport_time: NEVER,
+  external_origin: '0', states: '0', state_time: NEVER, state_event_id: '', state_in_scope: 0, state_operation: '', state_vendor_operation: '',
+  state_principal: '', state_period_days: '', state_next_rotation: '', state_auto_rotate_period: '', deletion_operation: '', vault: '', replications: [],
+};
+
+/**
+ * The stored history of every key that has an event in the run's scope, at `asOf` (events after it
+ * are ignored): when it was first and last seen, its events in scope, and its latest material,
+ * rotation schedule, deletion state and replications. Shared by the rotation detectors and
+ * replication-drift, and computed once per run (`ctx.shared`).
+ *
+ * Two aggregations, merged by key: one over all its events for the few cheap columns every event
+ * has, one over its notable events (NOTABLE) for the rest.
+ *
+ * @example const rows = await keyHistory(ctx, evaluationTime(ctx))
+ */
+export async function keyHistory(ctx: Pick<DetectorContext, 'store' | 'scope' | 'shared'>, asOf: Date): Promise<KeyHistoryRow[]> {
+  const params = { ...ctx.scope.params, rot_as_of: chTime(asOf) };
+  const load = async (): Promise<KeyHistoryRow[]> => {
+    // A key is examined when it has an event in scope (at any time); what is counted is up to asOf.
+    const spans = await ctx.store.query<{ tenant: string; key_id: string; first_ms: string; last_ms: string } & Pick<KeyHistoryRow, 'first_seen' | 'last_seen' | 'scope_events' | 'scope_event_ids'>>(
+      `SELECT tenant, key_id,
+         toString(minIf(event_time, upto)) AS first_seen, toUnixTimestamp64Milli(minIf(event_time, upto)) AS first_ms,
+         toString(maxIf(event_time, upto)) AS last_seen, toUnixTimestamp64Milli(maxIf(event_time, upto)) AS last_ms,
+         countIf(in_scope AND upto) AS scope_events, groupArrayIf(10)(event_id, in_scope AND upto) AS scope_event_ids
+       FROM
+       (
+         SELECT tenant, key_id, event_time, event_id, (${ctx.scope.sql}) AS in_scope, event_time <= {rot_as_of:DateTime64(3)} AS upto
+         FROM key_events
+         WHERE key_id != '' AND (event_time <= {rot_as_of:DateTime64(3)} OR (${ctx.scope.sql}))
+       )
+       GROUP BY tenant, key_id
+       HAVING countIf(in_scope) > 0 AND countIf(upto) > 0
+       ORDER BY tenant, key_id`,
+      params,
+    );
+    if (spans.length === 0) return [];
+    // Each key's first and last events: the rows at its first and last instant (ties are broken by
+    // event id, as ORDER does), and the source, account and region of the last one. Reading them
+    // back by time is much cheaper than argMin/argMax over a (time, id) tuple on every row.
+    const edges = await ctx.store.query<{ tenant: string; key_id: string; ms: string; event_id: string; source: string; account: string; region: string }>(
+      `SELECT tenant, key_id, toUnixTimestamp64Milli(event_time) AS ms, event_id, source, account, region
+       FROM key_events
+       WHERE key_id IN {rot_keys:Array(String)} AND toUnixTimestamp64Milli(event_time) IN {rot_ms:Array(Int64)}`,
+      { rot_keys: [...new Set(spans.map((k) => k.key_id))], rot_ms: [...new Set(spans.flatMap((k) => [Number(k.first_ms), Number(k.last_ms)]))] },
+    );
+    const atMs = new Map<string, typeof edges>();
+    for (const e of edges) {
+      const k = `${e.tenant}\u0000${e.key_id}\u0000${e.ms}`;
+      atMs.set(k, [...(atMs.get(k) ?? []), e]);
+    }
+    const byId = (a: { event_id: string }, b: { event_id: string }) => Buffer.compare(Buffer.from(a.event_id), Buffer.from(b.event_id));
+    const keys = spans.map(({ first_ms, last_ms, ...k }): Pick<KeyHistoryRow, KeyColumn> => {
+      const first = [...(atMs.get(`${k.tenant}\u0000${k.key_id}\u0000${first_ms}`) ?? [])].sort(byId)[0];
+      const last = [...(atMs.get(`${k.tenant}\u0000${k.key_id}\u0000${last_ms}`) ?? [])].sort(byId).at(-1);
+      return { ...k, first_event_id: first?.event_id ?? '', last_event_id: last?.event_id ?? '', source: last?.source ?? '', account: last?.account ?? '', region: last?.region ?? '' };
+    });
+    const notable = await ctx.store.query<Omit<KeyHistoryRow, KeyColumn> & { tenant: string; key_id: string }>(
+      `SELECT tenant, key_id,
+         countIf(${IS_CREATE}) AS creates, toString(minIf(event_time, ${IS_CREATE})) AS created,
+         argMinIf(event_id, ${ORDER}, ${IS_CREATE}) AS created_event_id,
+         countIf(${IS_MATERIAL}) AS materials, toString(maxIf(event_time, ${IS_MATERIAL})) AS material_time,
+         ${lastIf('event_id', IS_MATERIAL, 'material_event_id')}, ${lastIf('operation', IS_MATERIAL, 'material_operation')},
+         ${lastIf('vendor_operation', IS_MATERIAL, 'material_vendor_operation')}, ${lastIf('key_version', IS_MATERIAL, 'material_version')},
+         ${lastIf('principal', IS_MATERIAL, 'material_principal')},
+         countIf(${IS_IMPORT}) AS imports, toString(maxIf(event_time, ${IS_IMPORT})) AS import_time,
+         ${lastIf('event_id', IS_IMPORT, 'import_event_id')}, ${lastIf('principal', IS_IMPORT, 'import_principal')},
+         ${lastIf("attributes['import_type']", IS_IMPORT, 'import_type')}, ${lastIf('key_version', IS_IMPORT, 'import_version')},
+         countIf(${OK} AND operation = 'import_key_material') AS all_imports,
+         countIf(${IS_REIMPORT}) AS existing_reimports, toString(maxIf(event_time, ${IS_REIMPORT})) AS existing_reimport_time,
+         countIf(attributes['key_origin'] = 'EXTERNAL') AS external_origin,
+         countIf(${IS_STATE}) AS states, toString(maxIf(event_time, ${IS_STATE})) AS state_time,
+         ${lastIf('event_id', IS_STATE, 'state_event_id')}, ${lastIf('in_scope', IS_STATE, 'state_in_scope')}, ${lastIf('operation', IS_STATE, 'state_operation')},
+         ${lastIf('vendor_operation', IS_STATE, 'state_vendor_operation')}, ${lastIf('principal', IS_STATE, 'state_principal')},
+         ${lastIf("attributes['rotation_period_days']", IS_STATE, 'state_period_days')},
+         ${lastIf("attributes['next_rotation_time']", IS_STATE, 'state_next_rotation')},
+         ${lastIf("attributes['auto_rotate_period']", IS_STATE, 'state_auto_rotate_period')},
+         ${lastIf('operation', KEY_DELETION_SQL, 'deletion_operation')},
+         argMaxIf(attributes['vault'], ${ORDER}, attributes['vault'] != '') AS vault,
+         groupArrayIf((attributes['replica_region'], toString(event_time), event_id, principal),
+                      vendor_operation = 'ReplicateKey' AND ${OK} AND attributes['replica_region'] != '') AS replications
+       FROM
+       (
+         SELECT tenant, key_id, event_time, event_id, operation, vendor_operation, key_version, principal, outcome, attributes, (${ctx.scope.sql}) AS in_scope
+         FROM key_events
+         WHERE key_id != '' AND event_time <= {rot_as_of:DateTime64(3)} AND ${NOTABLE}
+       )
+       GROUP BY tenant, key_id`,
+      params,
+    );
+    const byKey = new Map(notable.map((n) => [`${n.tenant}\u0000${n.key_id}`, n]));
+    return keys.map((k) => ({ ...NO_NOTABLE_EVENTS, ...byKey.get(`${k.tenant}\u0000${k.key_id}`), ...k }));
+  };
+  const key = `key-history\u0000${ctx.scope.sql}\u0000${JSON.stringify(ctx.scope.params)}\u0000${asOf.toISOString()}`;
+  return ctx.shared ? ctx.shared(key, load) : load();
+}
+
 /**
  * Rotation evidence of every key that has an event in the run's scope, at `asOf` (events after it
- * are ignored). One query: candidate keys from the scope, then each key's whole stored history up to
- * `asOf` (key_events is ordered by tenant and key, so this reads only those keys).
+ * are ignored), from `keyHistory`.
  *
  * @example const keys = await keyRotations(ctx, evaluationTime(ctx))
  */
-export async function keyRotations(ctx: Pick<DetectorContext, 'store' | 'scope'>, asOf: Date): Promise<KeyRotation[]> {
-  const rows = await ctx.store.query<KeyRotationRow>(
-    `SELECT tenant, key_id,
-       argMax(source, ${ORDER}) AS source, argMax(account, ${ORDER}) AS account, argMax(region, ${ORDER}) AS region,
-       toString(min(event_time)) AS first_seen, argMin(event_id, ${ORDER}) AS first_event_id,
-       toString(max(event_time)) AS last_seen, argMax(event_id, ${ORDER}) AS last_event_id,
-       countIf(in_scope) AS scope_events, arraySlice(groupArrayIf(event_id, in_scope), 1, 10) AS scope_event_ids,
-       countIf(${IS_CREATE}) AS creates, toString(minIf(event_time, ${IS_CREATE})) AS created,
-       argMinIf(event_id, ${ORDER}, ${IS_CREATE}) AS created_event_id,
-       countIf(${IS_MATERIAL}) AS materials, toString(maxIf(event_time, ${IS_MATERIAL})) AS material_time,
-       ${lastIf('event_id', IS_MATERIAL, 'material_event_id')}, ${lastIf('operation', IS_MATERIAL, 'material_operation')},
-       ${lastIf('vendor_operation', IS_MATERIAL, 'material_vendor_operation')}, ${lastIf('key_version', IS_MATERIAL, 'material_version')},
-       ${lastIf('principal', IS_MATERIAL, 'material_principal')},
-       countIf(${IS_IMPORT}) AS imports, toString(maxIf(event_time, ${IS_IMPORT})) AS import_time,
-       ${lastIf('event_id', IS_IMPORT, 'import_event_id')}, ${lastIf('principal', IS_IMPORT, 'import_principal')},
-       ${lastIf("attributes['import_type']", IS_IMPORT, 'import_type')}, ${lastIf('key_version', IS_IMPORT, 'import_version')},
-       countIf(${OK} AND operation = 'import_key_material') AS all_imports,
-       countIf(${IS_REIMPORT}) AS existing_reimports, toString(maxIf(event_time, ${IS_REIMPORT})) AS existing_reimport_time,
-       countIf(attributes['key_origin'] = 'EXTERNAL') AS external_origin,
-       countIf(${IS_STATE}) AS states, toString(maxIf(event_time, ${IS_STATE})) AS state_time,
-       ${lastIf('event_id', IS_STATE, 'state_event_id')}, ${lastIf('in_scope', IS_STATE, 'state_in_scope')}, ${lastIf('operation', IS_STATE, 'state_operation')},
-       ${lastIf('vendor_operation', IS_STATE, 'state_vendor_operation')}, ${lastIf('principal', IS_STATE, 'state_principal')},
-       ${lastIf("attributes['rotation_period_days']", IS_STATE, 'state_period_days')},
-       ${lastIf("attributes['next_rotation_time']", IS_STATE, 'state_next_rotation')},
-       ${lastIf("attributes['auto_rotate_period']", IS_STATE, 'state_auto_rotate_period')},
-       ${lastIf('operation', KEY_DELETION_SQL, 'deletion_operation')}
-     FROM
-     (
-       SELECT *, (${ctx.scope.sql}) AS in_scope
-       FROM key_events
-       WHERE (tenant, key_id) IN (SELECT DISTINCT tenant, key_id FROM key_events WHERE (${ctx.scope.sql}) AND key_id != '')
-         AND event_time <= {rot_as_of:DateTime64(3)}
-     )
-     GROUP BY tenant, key_id
-     ORDER BY tenant, key_id`,
-    { ...ctx.scope.params, rot_as_of: chTime(asOf) },
-  );
-  return rows.map((r) => interpret(r, asOf));
+export async function keyRotations(ctx: Pick<DetectorContext, 'store' | 'scope' | 'shared'>, asOf: Date): Promise<KeyRotation[]> {
+  return (await keyHistory(ctx, asOf)).map((r) => interpret(r, asOf));
 }
 
 // Providers whose scheduled rotations leave no audit entry (see the header).

@@ -18,6 +18,14 @@ const OFF_OPS = ['disable_key', 'schedule_deletion', 'destroy_version'] as const
 const ON_OPS = ['enable_key', 'cancel_deletion', 'restore_key', 'create_key'] as const;
 const CANCEL_LEAVES_DISABLED = ['aws-kms', 'gcp-kms'] as const;
 
+/** Successful state changes of a key or version (with params ud_off, ud_on, ud_from). */
+const CHANGE_SQL = `((operation IN {ud_off:Array(String)} OR operation IN {ud_on:Array(String)}) AND outcome = 'success' AND key_id != ''
+           AND event_time >= {ud_from:DateTime64(3)}
+           -- Vault's trim removes old versions; the key stays usable.
+           AND NOT (source = 'vault' AND endsWith(vendor_operation, '/trim'))
+           -- HSM handles are reused after destruction; only objects named by OUID keep their id.
+           AND NOT (operation = 'destroy_version' AND source IN ('aws-cloudhsm', 'luna-hsm') AND attributes['ouid'] = ''))`;
+
 // Sources whose versions have a state of their own (GCP: each CryptoKeyVersion is enabled,
 // disabled or destroyed). Elsewhere a state change applies to the whole key even when the event
 // names a version (Azure's KeyDelete logs the current version's URI).
@@ -77,6 +85,23 @@ export const useAfterDisable: Detector = {
   ],
   dedupeMinutes: 1440,
   async run(ctx) {
+    const params = {
+      ...ctx.scope.params,
+      ud_off: [...OFF_OPS],
+      ud_on: [...ON_OPS],
+      ud_cancel_off: [...CANCEL_LEAVES_DISABLED],
+      ud_state_errors: [...STATE_ERROR_CODES],
+      ud_versioned: [...VERSIONED_STATE],
+      ud_from: chTime(new Date(ctx.scope.from.getTime() - LOOKBACK_DAYS * DAY_MS)),
+    };
+    // Only keys with a change that turned them (or a version) off can have a use after it; those
+    // changes are rare, so they are looked up first and the uses read for their keys only.
+    const offKeys = await ctx.store.query<{ key_id: string }>(
+      `SELECT DISTINCT key_id FROM key_events WHERE ${CHANGE_SQL}
+         AND (operation IN {ud_off:Array(String)} OR (operation = 'cancel_deletion' AND source IN {ud_cancel_off:Array(String)}))`,
+      params,
+    );
+    if (offKeys.length === 0) return [];
     const rows = await ctx.store.query<Row>(
       `WITH uses AS (
          SELECT event_id, event_time, tenant, key_id, principal, outcome, error_code, operation, source,
@@ -84,19 +109,14 @@ export const useAfterDisable: Detector = {
          FROM key_events
          -- AWS services acting for a workload (S3, EBS ...) show a dependent workload: kept.
          WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND key_id != '' AND ((${ctx.notInternal}) OR principal_type = 'service')
+           AND key_id IN {ud_keys:Array(String)}
        ),
        changes AS (
          SELECT tenant, key_id, if(source IN {ud_versioned:Array(String)}, key_version, '') AS state_version, event_time AS change_time, event_id AS change_id, operation AS change_op,
                 vendor_operation AS change_vendor_op, principal AS change_principal,
                 operation IN {ud_off:Array(String)} OR (operation = 'cancel_deletion' AND source IN {ud_cancel_off:Array(String)}) AS off
          FROM key_events
-         WHERE (operation IN {ud_off:Array(String)} OR operation IN {ud_on:Array(String)}) AND outcome = 'success' AND key_id != ''
-           AND event_time >= {ud_from:DateTime64(3)}
-           AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
-           -- Vault's trim removes old versions; the key stays usable.
-           AND NOT (source = 'vault' AND endsWith(vendor_operation, '/trim'))
-           -- HSM handles are reused after destruction; only objects named by OUID keep their id.
-           AND NOT (operation = 'destroy_version' AND source IN ('aws-cloudhsm', 'luna-hsm') AND attributes['ouid'] = '')
+         WHERE ${CHANGE_SQL} AND key_id IN {ud_keys:Array(String)} AND (tenant, key_id) IN (SELECT tenant, key_id FROM uses)
        ),
        key_level AS (SELECT * FROM changes WHERE state_version = ''),
        -- A version's change applies to uses of that version ('v') and to uses that name none ('*').
@@ -130,15 +150,7 @@ export const useAfterDisable: Detector = {
        FROM decided
        GROUP BY tenant, key_id, principal, change_id
        ORDER BY first`,
-      {
-        ...ctx.scope.params,
-        ud_off: [...OFF_OPS],
-        ud_on: [...ON_OPS],
-        ud_cancel_off: [...CANCEL_LEAVES_DISABLED],
-        ud_state_errors: [...STATE_ERROR_CODES],
-        ud_versioned: [...VERSIONED_STATE],
-        ud_from: chTime(new Date(ctx.scope.from.getTime() - LOOKBACK_DAYS * DAY_MS)),
-      },
+      { ...params, ud_keys: offKeys.map((k) => k.key_id) },
     );
     return rows.map((r): Finding => {
       const failures = Number(r.failures);

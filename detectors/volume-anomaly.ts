@@ -19,6 +19,9 @@ export type Settings = z.infer<typeof Settings>;
 // 1.4826 makes the median absolute deviation estimate the standard deviation of normal data
 // (Rousseeuw & Croux 1993; Iglewicz & Hoaglin's modified z-score uses the same constant).
 const MAD_TO_SD = 1.4826;
+const HOUR = 3_600_000;
+const chTime = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+const fromCh = (s: string): number => Date.parse(`${s.replace(' ', 'T')}Z`);
 
 interface HourRow {
   tenant: string;
@@ -98,58 +101,85 @@ export const volumeAnomaly: Detector = {
   async run(ctx) {
     const s = Settings.parse(ctx.settings);
     const lookbackHours = s.baselineWeeks * 168 + 1;
-    const rows = await ctx.store.query<HourRow>(
-      `WITH
-         -- Hours with crypto calls in scope, per key and principal.
-         targets AS (
-           SELECT tenant, key_id, principal, toStartOfHour(event_time) AS hour, count() AS scoped, arraySlice(groupArray(event_id), 1, 20) AS ids
-           FROM key_events
-           WHERE (${ctx.scope.sql}) AND operation_class = 'crypto' AND (${ctx.notInternal})
-           GROUP BY tenant, key_id, principal, hour
-         ),
-         -- Every stored hour of those groups, back to the oldest comparable hour.
-         hourly AS (
-           SELECT tenant, key_id, principal, toStartOfHour(event_time) AS hour, count() AS n,
-                  toString(min(event_time)) AS first, toString(max(event_time)) AS last,
-                  groupUniqArray(source) AS sources, groupUniqArray(operation) AS operations
-           FROM key_events
-           WHERE operation_class = 'crypto' AND (${ctx.notInternal})
-             AND (tenant, key_id, principal) IN (SELECT tenant, key_id, principal FROM targets)
-             AND event_time >= (SELECT min(hour) FROM targets) - toIntervalHour({lookback_hours:UInt32})
-             AND event_time < (SELECT max(hour) FROM targets) + toIntervalHour(1)
-           GROUP BY tenant, key_id, principal, hour
-         ),
-         firsts AS (SELECT tenant, key_id, principal, min(hour) AS first_hour FROM hourly GROUP BY tenant, key_id, principal),
-         current AS (
-           SELECT t.tenant AS tenant, t.key_id AS key_id, t.principal AS principal, t.hour AS hour, t.scoped AS scoped, t.ids AS ids,
-                  h.n AS n, h.first AS first, h.last AS last, h.sources AS sources, h.operations AS operations
-           FROM targets AS t
-           INNER JOIN hourly AS h ON h.tenant = t.tenant AND h.key_id = t.key_id AND h.principal = t.principal AND h.hour = t.hour
-           WHERE h.n >= {min_count:UInt32}
-         ),
-         -- The same hour 1..N weeks back, and the hours either side of it.
-         comparable AS (
-           SELECT tenant, key_id, principal, hour, week, shift, hour - toIntervalHour(week * 168 + shift) AS at
-           FROM current
-           ARRAY JOIN range(1, {weeks:UInt32} + 1) AS week
-           ARRAY JOIN [-1, 0, 1] AS shift
-         ),
-         baseline AS (
-           SELECT c.tenant AS tenant, c.key_id AS key_id, c.principal AS principal, c.hour AS hour, groupArray((c.week, c.shift, h.n)) AS slots
-           FROM comparable AS c
-           INNER JOIN firsts AS f ON f.tenant = c.tenant AND f.key_id = c.key_id AND f.principal = c.principal
-           LEFT JOIN hourly AS h ON h.tenant = c.tenant AND h.key_id = c.key_id AND h.principal = c.principal AND h.hour = c.at
-           -- Before the principal was first seen with the key, an empty hour says nothing.
-           WHERE c.at >= f.first_hour
-           GROUP BY tenant, key_id, principal, hour
-         )
-       SELECT cur.tenant AS tenant, cur.key_id AS key_id, cur.principal AS principal, toString(cur.hour) AS hour, cur.scoped AS scoped, cur.ids AS ids,
-              cur.n AS n, cur.first AS first, cur.last AS last, cur.sources AS sources, cur.operations AS operations, b.slots AS slots
-       FROM current AS cur
-       LEFT JOIN baseline AS b ON b.tenant = cur.tenant AND b.key_id = cur.key_id AND b.principal = cur.principal AND b.hour = cur.hour
-       ORDER BY cur.hour, cur.tenant, cur.key_id, cur.principal`,
-      { ...ctx.scope.params, lookback_hours: lookbackHours, min_count: s.minCount, weeks: s.baselineWeeks },
+    const crypto = `operation_class = 'crypto' AND (${ctx.notInternal})`;
+    const [span] = await ctx.store.query<{ lo: string; hi: string; n: string }>(
+      `SELECT toString(toStartOfHour(min(event_time))) AS lo, toString(toStartOfHour(max(event_time)) + toIntervalHour(1)) AS hi, count() AS n
+       FROM key_events WHERE (${ctx.scope.sql}) AND ${crypto}`,
+      ctx.scope.params,
     );
+    if (!span || Number(span.n) === 0) return [];
+    // Hours with crypto calls in scope and at least minCount stored calls, per key and principal.
+    // Only these can fire, and they are few: they are found with a count per 64-bit hash of (tenant,
+    // key, principal, hour), a small hash table, then grouped by the real columns.
+    const current = await ctx.store.query<Omit<HourRow, 'slots'> & { g: string }>(
+      `WITH busy AS (
+         SELECT cityHash64(tenant, key_id, principal, toStartOfHour(event_time)) AS h
+         FROM key_events
+         WHERE ${crypto} AND event_time >= {va_lo:DateTime64(3)} AND event_time < {va_hi:DateTime64(3)}
+         GROUP BY h
+         HAVING count() >= {min_count:UInt32} AND countIf(${ctx.scope.sql}) > 0
+       )
+       SELECT tenant, key_id, principal, toString(cityHash64(tenant, key_id, principal)) AS g, toString(toStartOfHour(event_time)) AS hour,
+              countIf(${ctx.scope.sql}) AS scoped, groupArrayIf(20)(event_id, ${ctx.scope.sql}) AS ids, count() AS n,
+              toString(min(event_time)) AS first, toString(max(event_time)) AS last,
+              groupUniqArray(source) AS sources, groupUniqArray(operation) AS operations
+       FROM key_events
+       WHERE ${crypto} AND event_time >= {va_lo:DateTime64(3)} AND event_time < {va_hi:DateTime64(3)}
+         AND cityHash64(tenant, key_id, principal, toStartOfHour(event_time)) IN (SELECT h FROM busy)
+       GROUP BY tenant, key_id, principal, toStartOfHour(event_time)
+       HAVING n >= {min_count:UInt32} AND scoped > 0
+       ORDER BY hour, tenant, key_id, principal`,
+      { ...ctx.scope.params, va_lo: span.lo, va_hi: span.hi, min_count: s.minCount },
+    );
+    if (current.length === 0) return [];
+
+    // The same hour 1..N weeks back, and the hours either side of it.
+    const comparable = (hour: number) => {
+      const out: { week: number; shift: number; at: number }[] = [];
+      for (let week = 1; week <= s.baselineWeeks; week++) for (const shift of [-1, 0, 1]) out.push({ week, shift, at: hour - (week * 168 + shift) * HOUR });
+      return out;
+    };
+    const hourOf = (r: { hour: string }) => fromCh(r.hour);
+    const groupOf = (r: { tenant: string; key_id: string; principal: string }) => `${r.tenant}\u0000${r.key_id}\u0000${r.principal}`;
+    const wanted = new Set(current.flatMap((r) => comparable(hourOf(r)).map((c) => c.at / 1000)));
+    // Per key and principal, back to the oldest comparable hour: its first hour with crypto calls, and
+    // its counts in the comparable hours.
+    const history = await ctx.store.query<{ tenant: string; key_id: string; principal: string; first_hour: string; counts: [string, string][] }>(
+      `SELECT tenant, key_id, principal, toString(min(hour)) AS first_hour, groupArrayIf((toString(hour), n), toUInt32(hour) IN {va_at:Array(UInt32)}) AS counts
+       FROM
+       (
+         SELECT tenant, key_id, principal, toStartOfHour(event_time) AS hour, count() AS n
+         FROM key_events
+         WHERE ${crypto} AND key_id IN {va_keys:Array(String)} AND toString(cityHash64(tenant, key_id, principal)) IN {va_groups:Array(String)}
+           AND event_time >= {va_from:DateTime64(3)} AND event_time < {va_hi:DateTime64(3)}
+         GROUP BY tenant, key_id, principal, hour
+       )
+       GROUP BY tenant, key_id, principal`,
+      {
+        va_keys: [...new Set(current.map((r) => r.key_id))],
+        va_groups: [...new Set(current.map((r) => r.g))],
+        va_at: [...wanted],
+        va_from: chTime(fromCh(span.lo) - lookbackHours * HOUR),
+        va_hi: span.hi,
+      },
+    );
+    const firstHour = new Map<string, number>();
+    const counts = new Map<string, number>();
+    for (const h of history) {
+      const g = groupOf(h);
+      firstHour.set(g, fromCh(h.first_hour));
+      for (const [hour, n] of h.counts) counts.set(`${g}\u0000${fromCh(hour)}`, Number(n));
+    }
+    const rows: HourRow[] = current.map((r) => {
+      const g = groupOf(r);
+      const first = firstHour.get(g) ?? Number.POSITIVE_INFINITY;
+      // Before the principal was first seen with the key, an empty hour says nothing.
+      const slots = comparable(hourOf(r))
+        .filter((c) => c.at >= first)
+        .map((c): [number, number, number] => [c.week, c.shift, counts.get(`${g}\u0000${c.at}`) ?? 0]);
+      const { g: _hash, ...row } = r;
+      return { ...row, slots };
+    });
 
     const findings: Finding[] = [];
     for (const r of rows) {

@@ -77,6 +77,18 @@ function acquireLock(dataDir: string): () => void {
 /** insertRows payloads from this size on are staged through a file. */
 const STAGE_INSERT_BYTES = 1024 * 1024;
 
+/**
+ * Session settings that bound the engine's memory. The embedded engine shares the keywatch process
+ * (and the machine) with everything else, and ClickHouse's defaults assume a server that owns the
+ * host: a large GROUP BY, sort or join holds everything in RAM (the detectors' month-long scans of
+ * tens of millions of events reached 10 GB). Above these sizes the engine spills to temporary files
+ * in the data directory instead; smaller queries are unaffected.
+ */
+const SESSION_SETTINGS: Record<string, number | string> = {
+  max_bytes_before_external_group_by: 128 * 1024 * 1024,
+  max_bytes_before_external_sort: 256 * 1024 * 1024,
+};
+
 export interface EmbeddedStoreOptions {
   dataDir: string;
   database?: string;
@@ -116,6 +128,7 @@ export async function openEmbeddedStore(opts: EmbeddedStoreOptions): Promise<Sto
     // The lock can also surface on the first query rather than in the constructor.
     session.query(`CREATE DATABASE IF NOT EXISTS ${database}`, 'TSV');
     session.query(`USE ${database}`, 'TSV');
+    for (const [name, value] of Object.entries(SESSION_SETTINGS)) session.query(`SET ${name} = ${value}`, 'TSV');
   } catch (e) {
     session.close();
     release();
