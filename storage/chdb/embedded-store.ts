@@ -87,6 +87,10 @@ const STAGE_INSERT_BYTES = 1024 * 1024;
 const SESSION_SETTINGS: Record<string, number | string> = {
   max_bytes_before_external_group_by: 128 * 1024 * 1024,
   max_bytes_before_external_sort: 256 * 1024 * 1024,
+  // The engine answers count() over a time range from its implicit min/max/count projection with
+  // whole-part counts: on the bench store, a range cutting through parts counted 20,406,689 events
+  // instead of 20,000,000. keywatch reports counts as evidence, so that shortcut is off.
+  optimize_use_implicit_projections: 0,
 };
 
 export interface EmbeddedStoreOptions {
