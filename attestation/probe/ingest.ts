@@ -12,10 +12,15 @@ import { probeNdjson, type ProbeRecord } from './probe.ts';
  * @example await ingestProbeRecords(store, config, records, 'prod-token', systemClock)
  */
 export async function ingestProbeRecords(store: Store, config: Config, records: readonly ProbeRecord[], tokenLabel: string, clock: Clock): Promise<IngestSummary> {
-  const body = Buffer.from(probeNdjson(records));
+  return ingestKeyEventRecords(store, config, probeNdjson(records), `pkcs11-probe:${tokenLabel}`, clock);
+}
+
+/** Stores keywatch-json records (NDJSON) made by keywatch itself through the ingest pipeline. */
+export async function ingestKeyEventRecords(store: Store, config: Config, ndjson: string, origin: string, clock: Clock): Promise<IngestSummary> {
+  const body = Buffer.from(ndjson);
   const input: Input = {
     transport: 'probe',
-    origin: `pkcs11-probe:${tokenLabel}`,
+    origin,
     chunks: (async function* () {
       yield body;
     })(),

@@ -14,6 +14,8 @@ import { openPkcs11Session } from '../../attestation/pkcs11/session.ts';
 import { createSoftHsmToken, missingSoftHsmMustFail, MISSING_SOFTHSM_MESSAGE, SOFTHSM_MODULE, softHsmAvailable, type SoftHsmToken } from '../../attestation/pkcs11/testing.ts';
 import { pkcs11Subcommand } from './attest-pkcs11.ts';
 import { probeCommand } from './probe.ts';
+import { Config } from '../../core/config.ts';
+import { runDetectors } from '../../detectors/engine.ts';
 
 const available = softHsmAvailable();
 const PIN_ENV = 'KEYWATCH_TEST_HSM_PIN';
@@ -132,6 +134,29 @@ describe.runIf(available)('keywatch attest pkcs11 and keywatch probe', () => {
     const ingested = await run(probeCommand, [...base, '--count', '1', '--ingest']);
     expect(ingested.out).toMatch(/inserted\s+4/);
     expect(ingested.out).toMatch(/quarantined\s+0/);
+  });
+
+  it('stores a KCV comparison against the provider key as a key event that the kcv-mismatch detector alerts on', async () => {
+    const arn = 'arn:aws:kms:eu-west-1:111111111111:key/0f1e2d3c-aaaa-bbbb-cccc-000000000001';
+    const matching = await attest('--label', 'imp', '--policy', 'byok-imported', '--provider-kcv', 'f29000', '--provider-key', `${arn}-ok`);
+    expect(matching.code).toBe(0);
+    const wrong = await attest('--label', 'imp', '--policy', 'byok-imported', '--provider-kcv', '123456', '--provider-key', arn);
+    expect(wrong.code).toBe(8);
+    const store = await openStore(loadConfig({ flags: { dataDir }, env: {} }));
+    try {
+      const events = await store.query<{ key_id: string; source: string; vendor_operation: string; kcv: string; provider_kcv: string }>(
+        "SELECT key_id, source, vendor_operation, attributes['kcv'] AS kcv, attributes['provider_kcv'] AS provider_kcv FROM key_events WHERE source = 'attestation' ORDER BY key_id",
+      );
+      expect(events).toEqual([
+        { key_id: arn, source: 'attestation', vendor_operation: 'KeyCheckValue', kcv: 'f29000', provider_kcv: '123456' },
+        { key_id: `${arn}-ok`, source: 'attestation', vendor_operation: 'KeyCheckValue', kcv: 'f29000', provider_kcv: 'f29000' },
+      ]);
+      const now = new Date();
+      const detected = await runDetectors({ store, now, config: Config.parse({}).detect, only: ['kcv-mismatch'], range: { from: new Date(now.getTime() - 3_600_000), to: new Date(now.getTime() + 60_000) } });
+      expect(detected.alerts.map((a) => [a.detector, a.key_id, a.status])).toEqual([['kcv-mismatch', arn, 'open']]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('probe --schedule keeps probing until SIGTERM, and records an unreachable token as failed calls', async () => {

@@ -12,6 +12,8 @@ import { pkcs11AttestationRow, recordPkcs11Attestation } from '../../attestation
 import { attestPkcs11, type Pkcs11Attestation } from '../../attestation/pkcs11/residency.ts';
 import { withStore, configFrom, type GlobalOptions } from '../context.ts';
 import { EXIT } from '../exit-codes.ts';
+import { kcvComparisonEvent } from '../../attestation/pkcs11/kcv-event.ts';
+import { ingestKeyEventRecords } from '../../attestation/probe/ingest.ts';
 
 const EXIT_ATTEST_FAIL = EXIT.ATTESTATION_FAILED;
 const EXIT_ATTEST_POLICY = EXIT.POLICY_DENIED;
@@ -24,6 +26,8 @@ interface Flags extends TokenFlags {
   policy?: PolicyName;
   providerKcv?: string;
   providerKcvAlgorithm?: KcvAlgorithm;
+  providerKey?: string;
+  tenant?: string;
   spki?: string;
   json?: boolean;
   record: boolean;
@@ -83,6 +87,8 @@ export function pkcs11Subcommand(globals: () => GlobalOptions): Command {
     .option('--provider-kcv <hex>', "the cloud provider's key check value for its copy of the key")
     .addOption(new Option('--provider-kcv-algorithm <alg>', 'how the provider KCV was computed (default: aes-ecb for secret keys, spki-sha1 for key pairs)').choices(KCV_ALGORITHMS))
     .option('--spki <file>', "the provider's public key (PEM or DER SPKI) to tie the token's key pair to")
+    .option('--provider-key <id>', "the provider's key (ARN, resource name, key URL): with --provider-kcv, the comparison is also stored as a key event, which the kcv-mismatch detector reads")
+    .option('--tenant <tenant>', 'tenant of the recorded row and event (default: config defaultTenant)')
     .option('--json', 'print the result as JSON')
     .option('--no-record', 'do not write the result to the attestations table')
     .action(async (flags: Flags) => {
@@ -105,14 +111,18 @@ export function pkcs11Subcommand(globals: () => GlobalOptions): Command {
         ...(providerKcv ? { providerKcv } : {}),
         ...(flags.spki ? { spki: parseSpki(flags.spki) } : {}),
       });
+      if (flags.providerKey !== undefined && flags.providerKcv === undefined) throw new KeywatchError('USAGE', '--provider-key goes with --provider-kcv');
       if (flags.record) {
         const config = configFrom(globals());
-        await withStore(globals(), (store) =>
-          recordPkcs11Attestation(
-            store,
-            pkcs11AttestationRow(result, { modulePath: flags.module, keyLabel: flags.label ?? flags.id ?? '', tenant: config.defaultTenant, ...(flags.policy ? { policy: flags.policy } : {}), now: systemClock.now() }),
-          ),
-        );
+        const tenant = flags.tenant ?? config.defaultTenant;
+        const now = systemClock.now();
+        await withStore(globals(), async (store) => {
+          await recordPkcs11Attestation(store, pkcs11AttestationRow(result, { modulePath: flags.module, keyLabel: flags.label ?? flags.id ?? '', tenant, ...(flags.policy ? { policy: flags.policy } : {}), now }));
+          const event = flags.providerKey
+            ? kcvComparisonEvent(result, { providerKeyId: flags.providerKey, hsmKey: `${result.evidence.tokenLabel}:${result.evidence.key?.label ?? flags.label ?? flags.id ?? ''}`, tenant, at: now })
+            : undefined;
+          if (event) await ingestKeyEventRecords(store, config, JSON.stringify(event) + '\n', `attestation:${result.evidence.tokenLabel}`, systemClock);
+        });
       }
       process.stdout.write(flags.json ? JSON.stringify({ ...result, codes: Object.fromEntries([...result.failures, ...result.warnings, ...(result.policy?.failures ?? [])].map((i) => [i.code, ATTESTATION_CODES[i.code]])) }, null, 2) + '\n' : formatText(result));
       if (result.verdict === 'fail') process.exitCode = EXIT_ATTEST_FAIL;
