@@ -8,6 +8,7 @@ import { migrate } from '../storage/migrate.ts';
 import type { Store } from '../storage/store.ts';
 import { event } from './cases.ts';
 import type { Detector, Finding } from './detector.ts';
+import { resolveAlerts } from './alert-feed.ts';
 import { runDetectors, suppression } from './engine.ts';
 import { alertsToJsonl } from './outputs/jsonl.ts';
 
@@ -87,6 +88,24 @@ describe('the detector engine', () => {
     // Range runs do not move the watermark.
     const [state] = await store.query<{ n: string }>('SELECT count() AS n FROM detector_state');
     expect(Number(state?.n)).toBe(0);
+  });
+
+  it('keeps an alert an analyst resolved resolved when a re-run finds the same evidence, and reopens it on later evidence', async () => {
+    await store.insertRows('key_events', [fail('2026-03-02 09:00:00.000')]);
+    const range = { from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-03T00:00:00Z') };
+    const [first] = (await runDetectors({ store, now: new Date('2026-03-03T00:00:00Z'), config: base, detectors: [failures], range })).alerts;
+    expect(first).toBeDefined();
+    await resolveAlerts(store, [first?.alert_id ?? ''], new Date('2026-03-03T00:30:00Z'), 'handled');
+    const again = await runDetectors({ store, now: new Date('2026-03-03T01:00:00Z'), config: base, detectors: [failures], range });
+    expect(again.alerts).toEqual([]);
+    const [kept] = await store.query<{ status: string }>('SELECT status FROM alerts FINAL');
+    expect(kept?.status).toBe('resolved');
+    // A new failure in the same bucket is the problem coming back: the alert reopens.
+    await store.insertRows('key_events', [fail('2026-03-02 09:20:00.000')]);
+    const back = await runDetectors({ store, now: new Date('2026-03-03T02:00:00Z'), config: base, detectors: [failures], range });
+    expect(back.alerts.map((a) => [a.alert_id, a.status])).toEqual([[first?.alert_id, 'open']]);
+    const [reopened] = await store.query<{ status: string; resolved_time: string | null }>('SELECT status, resolved_time FROM alerts FINAL');
+    expect(reopened).toEqual({ status: 'open', resolved_time: null });
   });
 
   it('leaves provider-internal callers out unless configured to include them', async () => {

@@ -198,16 +198,22 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
       }
       if (byId.size > 0) {
         // An alert found again by a later incremental run (more events in its bucket) grows; it is
-        // not replaced by the newer part. A range run writes what it found in its range, so the
-        // stored rows are not read.
-        const existing = !incremental ? [] : await o.store.query<AlertRow>(
-          `SELECT alert_id, toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, score, severity
+        // not replaced by the newer part. A range run writes what it found in its range. Either way
+        // an alert an analyst resolved stays resolved unless the new finding has later evidence
+        // (then it reopens: the problem came back).
+        const existing = await o.store.query<AlertRow>(
+          `SELECT alert_id, toString(first_time) AS first_time, toString(last_time) AS last_time, event_count, event_ids, score, severity, status
            FROM alerts FINAL WHERE detector = {d:String} AND alert_id IN {ids:Array(String)}`,
           { d: d.id, ids: [...byId.keys()] },
         );
         for (const e of existing) {
           const cur = byId.get(e.alert_id);
-          if (cur) byId.set(e.alert_id, merge({ ...cur, ...e, event_count: Number(e.event_count), score: Number(e.score) }, cur));
+          if (!cur) continue;
+          if (e.status === 'resolved' && cur.last_time <= e.last_time) {
+            byId.delete(e.alert_id);
+            continue;
+          }
+          if (incremental) byId.set(e.alert_id, merge({ ...cur, ...e, status: 'open', event_count: Number(e.event_count), score: Number(e.score) }, cur));
         }
         const rows = [...byId.values()].map((r) => {
           const why = suppression(o.config, r, o.now);
