@@ -91,8 +91,10 @@ export async function openServerStore(opts: ServerStoreOptions): Promise<Store> 
     await bootstrap.close();
   }
 
-  // Settings go only to the client used after the version check: an old server rejects unknown ones.
-  return new ServerStore(connect(database, QUERY_SETTINGS), target, database, serverVersion);
+  // The settings go only to a supported server: an old one (allowed for transport tests) rejects
+  // unknown settings.
+  const supported = compareVersions(serverVersion, MIN_CLICKHOUSE_VERSION) >= 0;
+  return new ServerStore(connect(database, supported ? QUERY_SETTINGS : undefined), target, database, serverVersion);
 }
 
 class ServerStore implements Store {
