@@ -68,6 +68,13 @@ describe('a multi-window policy', () => {
     expect(evaluatePolicy(page, { good: 45, total: 50 }, { good: 0, total: 1 }, 0.999, 50).state).toBe('firing');
   });
 
+  it('does not fire on fewer bad events than minBadEvents, however few calls surround them', () => {
+    // One throttled call among 60: a burn of 33 over both windows, but one failure.
+    expect(evaluatePolicy(page, { good: 59, total: 60 }, { good: 4, total: 5 }, 0.9995, 50, 2).state).toBe('ok');
+    expect(evaluatePolicy(page, { good: 58, total: 60 }, { good: 4, total: 5 }, 0.9995, 50, 2).state).toBe('firing');
+    expect(evaluatePolicy(page, { good: 59, total: 60 }, { good: 4, total: 5 }, 0.9995, 50, 1).state).toBe('firing');
+  });
+
   it('says no data when the long window is empty, and does not fire on an empty short window', () => {
     expect(evaluatePolicy(page, { good: 0, total: 0 }, { good: 0, total: 0 }, 0.999, 50).state).toBe('no_data');
     expect(evaluatePolicy(page, { good: 0, total: 100 }, { good: 0, total: 0 }, 0.999, 50).state).toBe('ok');

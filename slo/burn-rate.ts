@@ -53,16 +53,17 @@ export interface PolicyResult {
 }
 
 /**
- * One policy against its windows' counts. `minEvents` gates the long window, so one failure on a
- * quiet key does not page; an empty short window means the errors have stopped (not firing).
+ * One policy against its windows' counts. `minEvents` gates the long window, so a quiet key does not
+ * page; `minBadEvents` too, so that one failure never fires however few calls surround it; an
+ * empty short window means the errors have stopped (not firing).
  */
-export function evaluatePolicy(p: BurnRatePolicy, long: Counts, short: Counts, objective: number, minEvents: number): PolicyResult {
+export function evaluatePolicy(p: BurnRatePolicy, long: Counts, short: Counts, objective: number, minEvents: number, minBadEvents = 1): PolicyResult {
   const burnLong = burnRate(long, objective);
   const burnShort = burnRate(short, objective);
   const base = { policy: p.name, action: p.action, burnLong, burnShort, factor: p.burnRate };
   if (burnLong === null) return { ...base, state: 'no_data' };
   if (long.total < minEvents) return { ...base, state: 'low_traffic' };
-  const firing = burnShort !== null && burnLong > p.burnRate && burnShort > p.burnRate;
+  const firing = burnShort !== null && burnLong > p.burnRate && burnShort > p.burnRate && long.total - long.good >= minBadEvents;
   return { ...base, state: firing ? 'firing' : 'ok' };
 }
 

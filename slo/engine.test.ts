@@ -196,6 +196,7 @@ spec:
   timeWindow: [{ duration: 30d }]
   objectives: [{ target: 1 }]
   minEvents: 1
+  minBadEvents: 1
   alerting: { windowTable: false, policies: [{ name: import-failed, action: ticket, burnRate: 1, longWindow: 1d, shortWindow: 1h }] }
   indicator: { ratio: { total: { operation: [import_key_material] }, good: { outcome: [success] } } }
 `);

@@ -98,7 +98,7 @@ function resultsOf(spec: SloSpec, policies: readonly BurnRatePolicy[], labels: r
   if (list.length === 0 && spec.spec.groupBy.length === 0) list.push({ group: { tenant: '', source: '', region: '', key_id: '' }, counts: new Map() });
   return list.map(({ group, counts }) => {
     const get = (l: string): Counts => counts.get(l) ?? { good: 0, total: 0 };
-    const policyResults = policies.map((p) => evaluatePolicy(p, get(p.longWindow), get(p.shortWindow), objective, spec.spec.minEvents));
+    const policyResults = policies.map((p) => evaluatePolicy(p, get(p.longWindow), get(p.shortWindow), objective, spec.spec.minEvents, spec.spec.minBadEvents));
     return {
       slo: spec.metadata.name,
       group,

@@ -106,6 +106,8 @@ export const SloSpec = z
         groupBy: z.array(GroupDimension).default([]),
         /** A policy does not fire while its long window holds fewer events than this. */
         minEvents: z.number().int().min(1).default(50),
+        /** Nor while it holds fewer bad events than this: with the default 2, one failure never pages or tickets. */
+        minBadEvents: z.number().int().min(1).default(2),
         alerting: z
           .object({
             /** Use the period's window table (slo/windows/<period>.json). */
