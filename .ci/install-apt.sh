@@ -16,6 +16,10 @@ PACKAGES=(
   g++
   make
   python3
+  # The compliance report (reports/) prints its HTML to PDF and screenshots it with headless
+  # chromium; its tests read the PDF back with pdftotext.
+  chromium
+  poppler-utils
 )
 
 missing=()

@@ -1,0 +1,42 @@
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { systemClock } from '../../core/clock.ts';
+import { KeywatchError } from '../../core/errors.ts';
+import { writeBundle, writeSums } from '../../reports/bundle.ts';
+import { reportCharts } from '../../reports/charts.ts';
+import { findChromium, printToPdf } from '../../reports/chromium.ts';
+import { renderHtml } from '../../reports/html.ts';
+import { parseQuarter } from '../../reports/period.ts';
+import { buildReport } from '../../reports/report.ts';
+import { withStore, type GlobalOptions } from '../context.ts';
+
+export function reportCommand(globals: () => GlobalOptions): Command {
+  return new Command('report')
+    .description('write the quarterly compliance report: JSON evidence, CSV tables, an HTML page (and PDF) and SHA256SUMS')
+    .requiredOption('--quarter <quarter>', 'calendar quarter in UTC, e.g. 2026Q3')
+    .option('--tenant <tenant>', 'only this tenant (default: all)')
+    .requiredOption('--out <dir>', 'directory to write the bundle into (created if missing)')
+    .option('--pdf', 'also print the HTML to report.pdf with the system chromium')
+    .option('--json', 'print the list of files written as JSON')
+    .action(async (opts: { quarter: string; tenant?: string; out: string; pdf?: boolean; json?: boolean }) => {
+      const period = parseQuarter(opts.quarter);
+      if (!period) throw new KeywatchError('USAGE', `--quarter must look like 2026Q3, not "${opts.quarter}"`);
+      // Fail before the work when the PDF cannot be made.
+      if (opts.pdf && !findChromium()) throw new KeywatchError('USAGE', '--pdf needs chromium (Debian: apt-get install chromium), or KEYWATCH_CHROMIUM set to its path');
+      const now = systemClock.now();
+      const report = await withStore(globals(), (store, config) => buildReport({ store, period, tenant: opts.tenant ?? '', now, detect: config.detect }));
+      const html = renderHtml(report, await reportCharts(report));
+      const files = writeBundle(opts.out, report, { 'report.html': html });
+      if (opts.pdf) {
+        await printToPdf(join(opts.out, 'report.html'), join(opts.out, 'report.pdf'));
+        writeSums(opts.out);
+        files.push('report.pdf');
+        files.sort();
+      }
+      if (opts.json) process.stdout.write(JSON.stringify({ out: opts.out, files }, null, 2) + '\n');
+      else {
+        process.stdout.write(`report ${report.quarter}${report.tenant ? ` (${report.tenant})` : ''} written to ${opts.out}: ${files.length} files\n`);
+        process.stdout.write(`  keys ${report.inventory.keys.length}, rotation overdue ${report.rotation.overdue}, alerts ${report.alerts.total}, chain ${report.scope.chain.ok ? 'OK' : 'BROKEN'}\n`);
+      }
+    });
+}
