@@ -16,6 +16,7 @@ import { sloCommand } from './commands/slo.ts';
 import { alertsCommand } from './commands/alerts.ts';
 import { probeCommand } from './commands/probe.ts';
 import { attestCommand } from './commands/attest.ts';
+import { reportCommand } from './commands/report.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
 export async function main(argv: string[]): Promise<number> {
@@ -29,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run keywatch --help for usage)');
   const globals = () => program.opts<GlobalOptions>();
-  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand]) {
+  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand, reportCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
   program.addCommand(collectCommand(globals).exitOverride());
