@@ -17,6 +17,7 @@ import { alertsCommand } from './commands/alerts.ts';
 import { probeCommand } from './commands/probe.ts';
 import { attestCommand } from './commands/attest.ts';
 import { reportCommand } from './commands/report.ts';
+import { dashboardsCommand } from './commands/dashboards.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
 export async function main(argv: string[]): Promise<number> {
@@ -30,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run keywatch --help for usage)');
   const globals = () => program.opts<GlobalOptions>();
-  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand, reportCommand]) {
+  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand, reportCommand, dashboardsCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
   program.addCommand(collectCommand(globals).exitOverride());
