@@ -94,7 +94,7 @@ describe('the detector engine', () => {
     await store.insertRows('key_events', [fail('2026-03-02 09:00:00.000')]);
     const range = { from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-03T00:00:00Z') };
     const [first] = (await runDetectors({ store, now: new Date('2026-03-03T00:00:00Z'), config: base, detectors: [failures], range })).alerts;
-    expect(first).toBeDefined();
+    expect([first?.status, first?.principal, first?.first_time]).toEqual(['open', 'arn:aws:iam::111122223333:role/app', '2026-03-02 09:00:00.000']);
     await resolveAlerts(store, [first?.alert_id ?? ''], new Date('2026-03-03T00:30:00Z'), 'handled');
     const again = await runDetectors({ store, now: new Date('2026-03-03T01:00:00Z'), config: base, detectors: [failures], range });
     expect(again.alerts).toEqual([]);

@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBenchChild } from '../child.ts';
 import { OUT_DIR, REPO_ROOT } from '../ingest/paths.ts';
-import { KEYS, MARKER, WINDOW_DAYS } from './generate.ts';
+import { KEYS, WINDOW_DAYS } from './generate.ts';
+import { ensureDetectStore } from './store.ts';
 
 /**
  * `npm run bench:detect -- [--events N] [--regenerate]`: one full pass of every detector over a
@@ -17,15 +18,6 @@ import { KEYS, MARKER, WINDOW_DAYS } from './generate.ts';
 
 const DEFAULT_EVENTS = 20_000_000;
 const TARGET = { seconds: 60, rssMb: 1024 };
-
-interface GenerateResult {
-  rows: number;
-  windowEvents: number;
-  historyEvents: number;
-  keys: number;
-  parts: number;
-  seconds: number;
-}
 
 interface DetectChildResult {
   events: number;
@@ -50,19 +42,7 @@ async function main(): Promise<void> {
   const loadAvg = loadavg().map((n) => Math.round(n * 100) / 100);
   const stamp = at.toISOString().replace(/[:.]/g, '-');
 
-  const storeDir = join(OUT_DIR, `detect-store-${events}`);
-  const marker = join(storeDir, MARKER);
-  let generated: GenerateResult;
-  let generateSeconds: number | null = null;
-  if (values.regenerate === true || !existsSync(marker)) {
-    log(`generating ${events} events in the window (+ 14 days of history) into ${relative(REPO_ROOT, storeDir)}`);
-    generated = await runBenchChild<GenerateResult>('bench/detect/generate.ts', ['--dir', storeDir, '--events', String(events)], join(OUT_DIR, `detect-${stamp}-generate.log`));
-    generateSeconds = generated.seconds;
-    log(`generated ${generated.rows} rows in ${generated.seconds} s`);
-  } else {
-    generated = JSON.parse(readFileSync(marker, 'utf8')) as GenerateResult;
-    log(`reusing ${relative(REPO_ROOT, storeDir)} (${generated.rows} rows)`);
-  }
+  const { storeDir, generateSeconds } = await ensureDetectStore({ events, regenerate: values.regenerate === true, logPrefix: join(OUT_DIR, `detect-${stamp}`), log });
 
   log(`running every detector over the last ${WINDOW_DAYS} days`);
   const d = await runBenchChild<DetectChildResult>('bench/detect/detect.ts', ['--dir', storeDir], join(OUT_DIR, `detect-${stamp}-detect.log`));

@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runBenchChild } from '../child.ts';
-import { MARKER, WINDOW_DAYS } from '../detect/generate.ts';
+import { WINDOW_DAYS } from '../detect/generate.ts';
+import { ensureDetectStore } from '../detect/store.ts';
 import { OUT_DIR, REPO_ROOT } from '../ingest/paths.ts';
 
 /**
@@ -41,16 +42,7 @@ async function main(): Promise<void> {
   const at = new Date();
   const loadAvg = loadavg().map((n) => Math.round(n * 100) / 100);
   const stamp = at.toISOString().replace(/[:.]/g, '-');
-  const storeDir = join(OUT_DIR, `detect-store-${events}`);
-  let generateSeconds: number | null = null;
-  if (values.regenerate === true || !existsSync(join(storeDir, MARKER))) {
-    log(`generating ${events} events in the window (+ 14 days of history) into ${relative(REPO_ROOT, storeDir)}`);
-    const g = await runBenchChild<{ rows: number; seconds: number }>('bench/detect/generate.ts', ['--dir', storeDir, '--events', String(events)], join(OUT_DIR, `slo-${stamp}-generate.log`));
-    generateSeconds = g.seconds;
-    log(`generated ${g.rows} rows in ${g.seconds} s`);
-  } else {
-    log(`reusing ${relative(REPO_ROOT, storeDir)}`);
-  }
+  const { storeDir, generateSeconds } = await ensureDetectStore({ events, regenerate: values.regenerate === true, logPrefix: join(OUT_DIR, `slo-${stamp}`), log });
   log(`evaluating 50 SLOs over the last ${WINDOW_DAYS} days`);
   const r = await runBenchChild<SloChildResult>('bench/slo/evaluate.ts', ['--dir', storeDir], join(OUT_DIR, `slo-${stamp}-evaluate.log`));
   if (r.events !== events) throw new Error(`the window holds ${r.events} events, expected ${events}`);

@@ -87,7 +87,7 @@ export function detectCommand(globals: () => GlobalOptions): Command {
 }
 
 /** One line per destination: what was enqueued and what sending came to. */
-function deliveryLines(enqueued: Record<string, number>, delivery: DeliverySummary | undefined): string[] {
+export function deliveryLines(enqueued: Record<string, number>, delivery: DeliverySummary | undefined): string[] {
   return Object.entries(enqueued).map(([id, n]) => {
     const d = delivery?.byDestination[id];
     const sent = d ? `, ${d.delivered} delivered, ${d.pending} waiting to retry${d.dead ? `, ${d.dead} given up` : ''}` : ' (not sent: --no-deliver)';

@@ -9,7 +9,7 @@ import { loadWindowTables } from '../../slo/windows.ts';
 import type { Config } from '../../core/config.ts';
 import type { Store } from '../../storage/store.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
-import { parseWhen } from './detect.ts';
+import { deliveryLines, parseWhen } from './detect.ts';
 
 /** --spec files, else config `slo.specs`, else the shipped examples. */
 function specsFor(opts: { spec?: string[] }, config: Config): { specs: SloSpec[]; from: string } {
@@ -112,13 +112,7 @@ export function sloCommand(globals: () => GlobalOptions): Command {
           lines.push('', 'alerts:');
           for (const t of transitions) lines.push(`  ${t.at} ${t.change.padEnd(8)} ${t.action.padEnd(6)} ${t.slo} (${groupLabel(t.group)})`);
         }
-        if (sent) {
-          lines.push('');
-          for (const [id, n] of Object.entries(sent.enqueued)) {
-            const d = sent.delivery?.byDestination[id];
-            lines.push(`alerts to ${id}: ${n} enqueued${d ? `, ${d.delivered} delivered, ${d.pending} waiting to retry${d.dead ? `, ${d.dead} given up` : ''}` : ' (not sent: --no-deliver)'}`);
-          }
-        }
+        if (sent) lines.push('', ...deliveryLines(sent.enqueued, sent.delivery));
         process.stdout.write(lines.join('\n') + '\n');
       });
     });
