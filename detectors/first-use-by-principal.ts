@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Detector, DetectorContext, Finding } from './detector.ts';
+import { cryptoSpan } from './crypto-span.ts';
 
 const chTime = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
 
@@ -90,11 +91,8 @@ export const firstUseByPrincipal: Detector = {
     // events (before them, or seen by an earlier run), in one pass, grouped by a 64-bit hash of the
     // pair (a small hash table of numbers instead of one of long strings).
     // Where the look back starts (earlier use cannot make a pair seen in the window), from cheap columns.
-    const [span] = await ctx.store.query<{ lo: string; n: string }>(
-      `SELECT toString(min(event_time)) AS lo, count() AS n FROM key_events WHERE (${ctx.scope.sql}) AND operation_class = 'crypto'`,
-      ctx.scope.params,
-    );
-    if (!span || Number(span.n) === 0) return [];
+    const span = await cryptoSpan(ctx);
+    if (span.n === 0) return [];
     const fresh = await ctx.store.query<{ g: string; key_id: string }>(
       `SELECT toString(g) AS g, any(k) AS key_id
        FROM

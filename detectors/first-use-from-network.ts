@@ -1,5 +1,6 @@
 import type { Detector, Finding } from './detector.ts';
 import { FirstUseSettings } from './first-use-by-principal.ts';
+import { cryptoSpan } from './crypto-span.ts';
 
 const chTime = (d: Date): string => d.toISOString().replace('T', ' ').replace('Z', '');
 
@@ -74,11 +75,8 @@ export const firstUseFromNetwork: Detector = {
     // as numbers while grouping (one 64-bit hash of key and network, a small hash table) and written
     // out (NETWORK_SQL's text) for the new ones only.
     // Where the look back starts (earlier use cannot make a network seen in the window), from cheap columns.
-    const [span] = await ctx.store.query<{ lo: string; n: string }>(
-      `SELECT toString(min(event_time)) AS lo, count() AS n FROM key_events WHERE (${ctx.scope.sql}) AND operation_class = 'crypto'`,
-      ctx.scope.params,
-    );
-    if (!span || Number(span.n) === 0) return [];
+    const span = await cryptoSpan(ctx);
+    if (span.n === 0) return [];
     const fresh = await ctx.store.query<{ g: string; k: string }>(
       `SELECT toString(cityHash64(any(tenant), any(key_id), if(any(kind) = 4, concat(toString(any(v4)), '/24'), concat(toString(any(v6)), '/48')))) AS g,
               any(key_id) AS k
