@@ -324,8 +324,11 @@ describe.skipIf(!mock.ok)('Kafka transport against the librdkafka mock cluster',
     };
     await sendSlice(0, 400);
     await waitFor('the first consumer stored something', () => batchesA.length > 0);
-    // B's join rebalances the group while A is consuming and more records arrive.
-    const [b] = await Promise.all([start(cfg, { batches: batchesB }), sendSlice(400, 600)]);
+    // B's join rebalances the group while A is consuming. The rest is sent once both members hold
+    // partitions, so that B has records of its own to read (otherwise A may drain them all first).
+    const b = await start(cfg, { batches: batchesB });
+    await waitFor('both members have joined the rebalanced group', () => a.totals().groupJoins >= 2 && b.totals().groupJoins >= 1, 30_000);
+    await sendSlice(400, 600);
     await waitFor('every partition is committed up to its high watermark', async () => caughtUp(await b.lag()) && (await storedFrom('rebalance')).distinct === 600, 60_000);
 
     expect(await storedFrom('rebalance')).toEqual({ rows: 600, distinct: 600 });
