@@ -59,3 +59,41 @@ describe('configuration', () => {
     expect(() => loadConfig({ configPath: file })).toThrow(/is not valid JSON/);
   });
 });
+
+describe('security settings', () => {
+  const fromFile = (value: unknown) => {
+    const file = join(dir.path, `s-${Math.random().toString(36).slice(2)}.json`);
+    writeFileSync(file, JSON.stringify(value));
+    return () => loadConfig({ configPath: file });
+  };
+
+  it('gives the HTTP limits their documented defaults', () => {
+    expect(loadConfig({}).http).toMatchObject({
+      rateLimit: { max: 600, windowMs: 60_000 },
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 1024,
+      maxHeaderBytes: 16 * 1024,
+    });
+  });
+
+  it('refuses a header timeout longer than the request timeout', () => {
+    expect(fromFile({ http: { headersTimeoutMs: 5000, requestTimeoutMs: 1000 } })).toThrow(/http\.headersTimeoutMs: headersTimeoutMs must not exceed requestTimeoutMs/);
+  });
+
+  it('refuses a webhook URL with a password, without repeating the password', () => {
+    const load = fromFile({ alerts: { webhook: { url: 'https://hooks:pw-0123456789abcdef@soar.example.com/hook', secret: 'a-secret-of-16-chars' } } });
+    expect(load).toThrow(/alerts\.webhook\.url: no user:password@ in the URL/);
+    try {
+      load();
+    } catch (e) {
+      expect((e as Error).message).not.toContain('pw-0123456789abcdef');
+    }
+  });
+
+  it('refuses a ClickHouse cluster name that would need quoting in DDL', () => {
+    expect(fromFile({ clickhouse: { cluster: "prod' ON CLUSTER x --" } })).toThrow(/clickhouse\.cluster/);
+    expect(fromFile({ clickhouse: { cluster: 'prod-eu.1' } })().clickhouse.cluster).toBe('prod-eu.1');
+  });
+});

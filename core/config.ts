@@ -10,6 +10,9 @@ import { KeywatchError } from './errors.ts';
  *
  * @example loadConfig({ configPath: 'keywatch.config.json', env: process.env, flags: { dataDir: '/var/lib/keywatch' } })
  */
+const HTTP_HEADERS_TIMEOUT_MS = 10_000;
+const HTTP_REQUEST_TIMEOUT_MS = 60_000;
+
 /** Which alerts a destination takes; a list left out takes everything. */
 const AlertRoute = z
   .object({
@@ -21,7 +24,12 @@ const AlertRoute = z
 /** A signed webhook destination: POSTs each alert as JSON, X-Keywatch-Signature: sha256=<hex HMAC-SHA256 of the body>. */
 const Webhook = z
   .object({
-    url: z.string().url().regex(/^https?:\/\//i, 'an http:// or https:// URL'),
+    url: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//i, 'an http:// or https:// URL')
+      // fetch refuses such a URL, and its error repeats the URL, password included.
+      .refine((u) => !/^https?:\/\/[^/?#]*@/i.test(u), 'no user:password@ in the URL: the receiver authenticates keywatch by the HMAC signature (secret)'),
     /** The HMAC-SHA256 key; KEYWATCH_WEBHOOK_SECRET in the environment overrides it. */
     secret: z.string().min(16, 'at least 16 characters').optional(),
     /** `json`: the JSONL object; `ocsf`: an OCSF Detection Finding (class 2004). */
@@ -45,7 +53,7 @@ export const Config = z
         database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a plain identifier').default('keywatch'),
         requestTimeoutMs: z.number().int().positive().default(30_000),
         /** Emit ON CLUSTER / Replicated / Distributed DDL for this cluster name. */
-        cluster: z.string().min(1).optional(),
+        cluster: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'letters, digits, _, - and . (it is written into DDL)').optional(),
       })
       .strict()
       .default({ username: 'default', password: '', database: 'keywatch', requestTimeoutMs: 30_000 }),
@@ -85,9 +93,44 @@ export const Config = z
         maxBodyBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
         /** Requests waiting for the store beyond this many are answered 429. */
         maxQueuedRequests: z.number().int().positive().default(16),
+        /**
+         * Requests per window, counted per tenant (by token) or per client address when no valid
+         * token is presented; beyond it 429 with Retry-After. 600 a minute is ten batches a second
+         * from one tenant: far above what a log shipper sends, low enough to stop a runaway loop.
+         */
+        rateLimit: z
+          .object({ max: z.number().int().positive().default(600), windowMs: z.number().int().min(1000).default(60_000) })
+          .strict()
+          .default({ max: 600, windowMs: 60_000 }),
+        /** A client must finish sending its headers within this time (408 and close); headers are a few hundred bytes, so 10 s is plenty on any link. */
+        headersTimeoutMs: z.number().int().min(100).default(HTTP_HEADERS_TIMEOUT_MS),
+        /**
+         * A client must finish sending the whole request (headers and body) within this time (408
+         * and close). A request holds a queue slot while its body arrives; 60 s carries a 16 MiB
+         * body at 2.3 Mbit/s, and bodies are usually gzip, a tenth of that.
+         */
+        requestTimeoutMs: z.number().int().min(100).default(HTTP_REQUEST_TIMEOUT_MS),
+        /** An idle keep-alive connection is closed after this; longer than the 60 s idle timeout of common load balancers (AWS ALB), so they never reuse a socket the collector just closed. */
+        keepAliveTimeoutMs: z.number().int().min(100).default(72_000),
+        /** Open connections beyond this are closed at once. */
+        maxConnections: z.number().int().positive().default(1024),
+        /** Largest request head (request line and headers); beyond it 431. Node's own default. */
+        maxHeaderBytes: z.number().int().min(1024).default(16 * 1024),
       })
       .strict()
-      .default({ listen: '127.0.0.1:8080', tokens: [], maxBodyBytes: 16 * 1024 * 1024, maxQueuedRequests: 16 }),
+      .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] })
+      .default({
+        listen: '127.0.0.1:8080',
+        tokens: [],
+        maxBodyBytes: 16 * 1024 * 1024,
+        maxQueuedRequests: 16,
+        rateLimit: { max: 600, windowMs: 60_000 },
+        headersTimeoutMs: HTTP_HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: HTTP_REQUEST_TIMEOUT_MS,
+        keepAliveTimeoutMs: 72_000,
+        maxConnections: 1024,
+        maxHeaderBytes: 16 * 1024,
+      }),
     /** Kafka consumers. */
     kafka: z
       .object({

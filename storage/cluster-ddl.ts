@@ -1,3 +1,5 @@
+import { KeywatchError } from '../core/errors.ts';
+
 /**
  * Rewrites the single-node migration DDL for a ClickHouse cluster: every MergeTree-family table
  * becomes `<name>_local ON CLUSTER` with the Replicated engine, plus a Distributed table `<name>`
@@ -15,7 +17,15 @@ export interface ClusterOptions {
 
 const CREATE_RE = /^((?:\s*--[^\n]*\n)*)\s*CREATE TABLE IF NOT EXISTS\s+([A-Za-z_][A-Za-z0-9_]*)\s*\n?([\s\S]*?)\bENGINE\s*=\s*(\w*MergeTree)(?:\(([^)]*)\))?([\s\S]*)$/;
 
+// Names are written into the DDL as they are, so only names that need no quoting get through.
+const CLUSTER_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const ZOO_PATH = /^[A-Za-z0-9_/{}.-]+$/;
+
 export function toClusterStatements(statement: string, opts: ClusterOptions): string[] {
+  if (!CLUSTER_NAME.test(opts.cluster)) throw new KeywatchError('USAGE', `cluster name "${opts.cluster.slice(0, 100)}": only letters, digits, _, - and . are allowed`);
+  if (!IDENTIFIER.test(opts.database)) throw new KeywatchError('USAGE', `database name "${opts.database.slice(0, 100)}" must be a plain identifier`);
+  if (opts.zooPath !== undefined && !ZOO_PATH.test(opts.zooPath)) throw new KeywatchError('USAGE', 'the Keeper path may hold only letters, digits, _, -, ., / and {macros}');
   const onCluster = `ON CLUSTER '${opts.cluster}'`;
   const m = CREATE_RE.exec(statement.trim());
   if (m) {

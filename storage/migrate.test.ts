@@ -55,3 +55,13 @@ describe('cluster DDL', () => {
     expect(dist).toBe("CREATE TABLE IF NOT EXISTS kw.key_events ON CLUSTER 'c1'\nAS kw.key_events_local\nENGINE = Distributed('c1', 'kw', 'key_events_local', cityHash64(key_id))");
   });
 });
+
+describe('cluster DDL names', () => {
+  it('refuses cluster, database and Keeper path values that would need quoting in the DDL text', () => {
+    const stmt = 'CREATE TABLE IF NOT EXISTS t\n(x UInt8)\nENGINE = MergeTree\nORDER BY x';
+    expect(() => toClusterStatements(stmt, { cluster: "c1' --", database: 'kw' })).toThrow(/cluster name/);
+    expect(() => toClusterStatements(stmt, { cluster: 'c1', database: 'kw; DROP' })).toThrow(/plain identifier/);
+    expect(() => toClusterStatements(stmt, { cluster: 'c1', database: 'kw', zooPath: "/x', 'y" })).toThrow(/Keeper path/);
+    expect(toClusterStatements(stmt, { cluster: 'prod-eu.1', database: 'kw' })[0]).toContain("ON CLUSTER 'prod-eu.1'");
+  });
+});

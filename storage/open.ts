@@ -32,5 +32,6 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
 async function dropLeftoverStages(store: Store): Promise<void> {
   if (store.backend !== 'embedded') return; // on a server, another process may be using them
   const rows = await store.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() AND (name LIKE 'kw\\_cls\\_%' OR name LIKE 'kw\\_new\\_%' OR name LIKE 'kw\\_input\\_%')`);
-  for (const r of rows) await store.exec(`DROP TABLE IF EXISTS ${r.name}`);
+  // Only names the sink generates (a prefix and hex): the name is written into the statement.
+  for (const r of rows) if (/^kw_(cls|new|input)_[0-9a-f]+$/.test(r.name)) await store.exec(`DROP TABLE IF EXISTS ${r.name}`);
 }

@@ -119,6 +119,15 @@ describe('the webhook destination', () => {
     }
   });
 
+  it('cuts a URL that a fetch error repeats down to its origin, so no password, path or query reaches the logs', async () => {
+    // fetch refuses a URL with credentials and names the URL in its message; the config refuses such URLs first.
+    const hook = webhookDestination({ url: 'http://hooks:pw-in-url-0123@127.0.0.1:1/hooks/T0KEN-IN-PATH?token=also-secret', secret: SECRET, format: 'json', timeoutMs: 5000, retry: RETRY }, CLOCK);
+    const [out] = await hook.send([entry()]);
+    expect(out).toMatchObject({ result: 'retry', error: expect.stringContaining('http://127.0.0.1:1/…') });
+    const text = JSON.stringify(out);
+    for (const s of ['pw-in-url-0123', 'hooks:', 'T0KEN', 'also-secret']) expect(text).not.toContain(s);
+  });
+
   it('reads Retry-After as seconds or as an HTTP date', () => {
     const now = new Date('2026-03-02T12:00:00Z');
     expect(parseRetryAfter('30', now)).toBe(30_000);

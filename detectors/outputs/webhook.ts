@@ -87,7 +87,13 @@ function networkError(e: unknown, timeoutMs: number): string {
   if (err?.name === 'TimeoutError' || err?.name === 'AbortError') return `no response within ${timeoutMs} ms`;
   const cause = err?.cause;
   if (cause?.code) return `network error: ${cause.code}`;
-  return `network error: ${cause?.message ?? err?.message ?? String(e)}`;
+  // The message lands in logs and the outbox; fetch's messages can repeat the URL, whose path or
+  // query may be the receiver's secret (Slack-style hooks), so URLs are cut to their origin.
+  return `network error: ${withoutUrlSecrets(cause?.message ?? err?.message ?? String(e))}`;
+}
+
+function withoutUrlSecrets(text: string): string {
+  return text.replace(/\b(https?):\/\/(?:[^\s/?#@]*@)?([^\s/?#]+)[^\s]*/gi, (_m, scheme: string, host: string) => `${scheme}://${host}/…`);
 }
 
 /** Classifies an HTTP status: 2xx delivered; 5xx, 408 and 429 may pass; the rest will not. */

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Socket } from 'node:net';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Clock } from '../../core/clock.ts';
 import type { Config } from '../../core/config.ts';
@@ -74,8 +77,6 @@ export interface HttpCollector {
 
 /** Retries within a request are short: the client holds the connection, and can retry a 503 itself. */
 export const HTTP_RETRY: RetryPolicy = { attempts: 2, baseDelayMs: 500 };
-/** Time allowed to receive a whole request, so a slow client cannot hold a queue slot for long. */
-const REQUEST_TIMEOUT_MS = 120_000;
 const STORE_RETRY_AFTER_S = 5;
 const SLICE = 1 << 20;
 
@@ -177,14 +178,38 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
   let tail: Promise<unknown> = Promise.resolve();
   let meanWriteSeconds = 1;
 
+  // Slow clients: node's HTTP server answers 408 and closes a connection whose headers, or whole
+  // request, take longer than the limits; it checks open connections every connectionsCheckingInterval.
   const app = Fastify({
     logger: false,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: false,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+    },
     forceCloseConnections: 'idle',
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket: Socket) => {
+      if (err.code === 'ECONNRESET' || socket.destroyed) return;
+      const p =
+        err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? { status: 408, code: 'request_timeout', message: `the request was not received within http.headersTimeoutMs (${limits.headersTimeoutMs} ms) for its headers or http.requestTimeoutMs (${limits.requestTimeoutMs} ms) in all` }
+          : err.code === 'HPE_HEADER_OVERFLOW'
+            ? { status: 431, code: 'headers_too_large', message: `the request line and headers exceed http.maxHeaderBytes (${limits.maxHeaderBytes} bytes)` }
+            : { status: 400, code: 'bad_request', message: 'malformed HTTP request' };
+      log.warn({ status: p.status, code: err.code, remote: socket.remoteAddress }, 'http connection refused');
+      if (socket.writable) {
+        const body = JSON.stringify({ error: { code: p.code, message: p.message } });
+        socket.write(`HTTP/1.1 ${p.status} ${http.STATUS_CODES[p.status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      }
+      socket.destroy();
+    },
   });
+  app.server.maxConnections = limits.maxConnections;
 
   const fail = (reply: FastifyReply, p: { status: number; code: string; message: string }, extra: Record<string, unknown> = {}) => {
     const note = notes.get(reply.request);
@@ -218,7 +243,7 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
     const path = req.routeOptions.url ?? (req.url.split('?')[0] ?? '').slice(0, 200);
     const line = { req: req.id, method: req.method, path, status, ms: Math.round(reply.elapsedTime), remote: req.ip, ...notes.get(req) };
     if (status >= 500) log.error(line, 'http request failed');
-    else if (status === 401 || status === 429 || status === 413) log.warn(line, 'http request refused');
+    else if (status === 401 || status === 408 || status === 413 || status === 429 || status === 431) log.warn(line, 'http request refused');
     else log.info(line, 'http request');
   });
 
@@ -228,10 +253,24 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
 
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     // Fastify's own errors (an unparseable Content-Type header, a request timeout) keep their status.
+    if (err.statusCode === 429 && (err as { rateLimited?: boolean }).rateLimited) return fail(reply, { status: 429, code: 'rate_limited', message: err.message });
     if (err.statusCode === 415) return fail(reply, { status: 415, code: 'unsupported_media_type', message: `Content-Type must be one of ${ACCEPTED_MEDIA_TYPES.join(', ')}` });
     if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return fail(reply, { status: err.statusCode, code: 'bad_request', message: err.message });
     log.error({ req: reply.request.id, code: err.code, err: err.message }, 'http handler failed');
     return fail(reply, { status: 500, code: 'internal', message: 'internal error; the records were not acknowledged' });
+  });
+
+  // Per tenant when the token is valid, else per client address (which also slows token guessing).
+  // The token is checked again by the handler; a SHA-256 per request is cheap next to a batch.
+  await app.register(rateLimit, {
+    max: limits.rateLimit.max,
+    timeWindow: limits.rateLimit.windowMs,
+    allowList: (req) => req.routeOptions.url === '/healthz',
+    keyGenerator: (req) => {
+      const c = auth?.check(req.headers.authorization);
+      return c?.ok ? `tenant:${c.tenant}` : `ip:${req.ip}`;
+    },
+    errorResponseBuilder: (_req, ctx) => Object.assign(new Error(`more than ${ctx.max} requests in ${limits.rateLimit.windowMs / 1000} s (http.rateLimit); retry in ${ctx.after}`), { statusCode: 429, rateLimited: true }),
   });
 
   const methodNotAllowed = (allow: string) => (_req: FastifyRequest, reply: FastifyReply) => {

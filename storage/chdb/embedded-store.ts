@@ -203,7 +203,7 @@ class EmbeddedStore implements Store {
     const table = `kw_input_${id}`;
     writeFileSync(file, o.payload, { mode: 0o600 });
     try {
-      const source = `file('${file}', '${o.format === 'TSV' ? 'TabSeparated' : o.format}', '${o.structure.replace(/'/g, "\\'")}')`;
+      const source = `file(${sqlString(file)}, '${o.format === 'TSV' ? 'TabSeparated' : o.format}', ${sqlString(o.structure)})`;
       await this.exec(`CREATE TABLE ${table} ENGINE = Memory AS SELECT * FROM ${source}`);
     } finally {
       rmSync(file, { force: true });
@@ -229,7 +229,7 @@ class EmbeddedStore implements Store {
     const file = join(dir, `rows-${process.pid}-${randomUUID().replace(/-/g, '')}.jsonl`);
     writeFileSync(file, payload, { mode: 0o600 });
     try {
-      await this.exec(`INSERT INTO ${table} SELECT * FROM file('${file.replace(/'/g, "\\'")}', 'JSONEachRow') SETTINGS use_structure_from_insertion_table_in_table_functions = 1`);
+      await this.exec(`INSERT INTO ${table} SELECT * FROM file(${sqlString(file)}, 'JSONEachRow') SETTINGS use_structure_from_insertion_table_in_table_functions = 1`);
     } finally {
       rmSync(file, { force: true });
     }
@@ -246,4 +246,9 @@ class EmbeddedStore implements Store {
     this.session.close();
     this.release();
   }
+}
+
+/** A ClickHouse string literal. The staging path contains the data directory, which the operator chooses. */
+function sqlString(s: string): string {
+  return "'" + s.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
 }
