@@ -129,13 +129,16 @@ export async function writeBatch(ctx: SinkContext, b: BatchInput, batchId: strin
         if (normalized > 0) {
           // One record per new event id: not in the store (looked up only in the batch's time span;
           // the event_time minmax index prunes the rest), and the first of any repeats in the batch.
+          // A forced tenant (token, topic) is compared only with its own events: otherwise a sender
+          // could learn whether another tenant holds an id, or pre-empt that tenant's real event.
           await store.exec(
             `CREATE TABLE ${fresh} ENGINE = Memory AS
              SELECT min(seq) AS seq FROM ${cls}
              WHERE _status = 'ok' AND event_id NOT IN (
-               SELECT event_id FROM key_events WHERE event_time >= {first:DateTime64(3)} AND event_time <= {last:DateTime64(3)})
+               SELECT event_id FROM key_events WHERE event_time >= {first:DateTime64(3)} AND event_time <= {last:DateTime64(3)}
+                 AND ({force_tenant:String} = '' OR tenant = {force_tenant:String}))
              GROUP BY event_id`,
-            { first, last },
+            { first, last, force_tenant: ctx.forceTenant ?? '' },
           );
           const [row] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${fresh}`);
           inserted = Number(row?.n ?? 0);
