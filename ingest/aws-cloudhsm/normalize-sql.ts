@@ -219,7 +219,8 @@ function classified(stage: string): string {
 SELECT *,
   multiIf(
     _reason = '', '',
-    error_reason != '', error,
+    -- A framed error record always says why; one that does not (it came by Kafka) still gets a message.
+    _reason = error_reason, if(error != '', error, concat('the framing rejected this record (', error_reason, ')')),
     _reason = 'unrecognized_record', concat('not a record of the aws-cloudhsm framing, nor an audit entry: "', substring(record, 1, 64), '"'),
     _reason = 'cloudwatch_control_message', concat('CloudWatch Logs control message: ', substring(message, 1, 200)),
     _reason = 'unknown_message_type', concat('CloudWatch Logs messageType "', message_type, '" is neither DATA_MESSAGE nor CONTROL_MESSAGE'),
@@ -239,8 +240,9 @@ FROM
   (
     SELECT *,
       multiIf(
-        error_reason != '', error_reason,
-        NOT framed AND NOT bare_text, 'unrecognized_record',
+        -- Only the framing's own reasons: a record that arrives already framed (Kafka) names its own.
+        error_reason IN ('invalid_json', 'not_an_object', 'undecodable_payload', 'missing_message'), error_reason,
+        error_reason != '' OR (NOT framed AND NOT bare_text), 'unrecognized_record',
         message_type = 'CONTROL_MESSAGE', 'cloudwatch_control_message',
         message_type NOT IN ('', 'DATA_MESSAGE'), 'unknown_message_type',
         message = '', 'missing_message',

@@ -386,7 +386,8 @@ SELECT
   principal, principal_type,
   if(isIPv4String(f_ip) OR isIPv6String(f_ip), f_ip, '') AS source_ip,
   f_client_info AS user_agent, outcome, error_code,
-  toFloat64OrNull(f_duration) AS latency_ms,
+  -- A duration that is no finite, non-negative number is not a latency (KeyEvent.latency_ms >= 0).
+  if(isFinite(ifNull(toFloat64OrNull(f_duration), -1)) AND ifNull(toFloat64OrNull(f_duration), -1) >= 0, toFloat64OrNull(f_duration), NULL) AS latency_ms,
   ${firstOf('f_correlation_id', 'f_request_id')} AS request_id,
   mapFilter((k, v) -> v != '', map(
     'vault', vault,

@@ -46,6 +46,15 @@ export function listInputs(paths: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * Bounds on gzip input, against gzip bombs. Deflate cannot do better than about 1032:1, and real
+ * audit logs compress 5-50:1 (CloudTrail about 15:1), so past `GZIP_RATIO_FLOOR_BYTES` of output a
+ * ratio over `GZIP_MAX_RATIO` means data made to expand: the input is stopped as unreadable (its
+ * records read so far are kept, the pipeline quarantines the rest as `input_unreadable`).
+ */
+export const GZIP_MAX_RATIO = 200;
+export const GZIP_RATIO_FLOOR_BYTES = 64 * 1024 * 1024;
+
 /** Reads a stream, passing it through gunzip when it starts with the gzip magic bytes. */
 async function* maybeGunzip(stream: Readable, origin: string, counter: { read: number }): AsyncGenerator<Buffer> {
   const raw = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
@@ -71,9 +80,19 @@ async function* maybeGunzip(stream: Readable, origin: string, counter: { read: n
       gunzip.end();
     })();
     feed.catch((e) => gunzip.destroy(e as Error));
+    let out = 0;
     try {
-      for await (const chunk of gunzip) yield chunk as Buffer;
+      for await (const chunk of gunzip) {
+        out += (chunk as Buffer).length;
+        if (out > GZIP_RATIO_FLOOR_BYTES && out > GZIP_MAX_RATIO * counter.read) {
+          gunzip.destroy();
+          stream.destroy();
+          throw new KeywatchError('INPUT_UNREADABLE', `${origin}: gzip data expands more than ${GZIP_MAX_RATIO}:1 (${out} bytes from ${counter.read}); refused as a likely gzip bomb`);
+        }
+        yield chunk as Buffer;
+      }
     } catch (e) {
+      if (e instanceof KeywatchError) throw e;
       throw new KeywatchError('INPUT_UNREADABLE', `${origin}: gzip data is corrupt or truncated (${(e as Error).message})`, { cause: e });
     }
     await feed;

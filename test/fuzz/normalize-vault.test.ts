@@ -1,0 +1,4 @@
+import { vaultCollector } from '../../ingest/vault/collector.ts';
+import { normalizerFuzzSuite } from './normalize-fuzz.ts';
+
+normalizerFuzzSuite(vaultCollector);
