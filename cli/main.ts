@@ -18,6 +18,7 @@ import { probeCommand } from './commands/probe.ts';
 import { attestCommand } from './commands/attest.ts';
 import { reportCommand } from './commands/report.ts';
 import { dashboardsCommand } from './commands/dashboards.ts';
+import { serveCommand } from './commands/serve.ts';
 
 /** Runs the CLI and returns the exit code; errors become one line on stderr (--verbose adds the stack). */
 export async function main(argv: string[]): Promise<number> {
@@ -25,13 +26,13 @@ export async function main(argv: string[]): Promise<number> {
     .description('audit and anomaly analytics for bring-your-own-key estates (cloud KMS and HSM audit logs in ClickHouse)')
     .option('--data-dir <dir>', 'embedded store directory (default ./keywatch-data, or KEYWATCH_DATA_DIR)')
     .option('--clickhouse-url <url>', 'use a ClickHouse server instead of the embedded store (or KEYWATCH_CLICKHOUSE_URL)')
-    .option('--config <file>', 'JSON config file (default ./keywatch.config.json when present)')
+    .option('--config <file>', 'JSON or YAML config file (default ./keywatch.config.json, ./keywatch.yaml or ./keywatch.yml when present)')
     .option('--verbose', 'print stack traces with errors')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .showHelpAfterError('(run keywatch --help for usage)');
   const globals = () => program.opts<GlobalOptions>();
-  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand, reportCommand, dashboardsCommand]) {
+  for (const make of [ingestCommand, sqlCommand, statusCommand, verifyChainCommand, demoCommand, migrateCommand, consumeCommand, detectCommand, evaluateCommand, sloCommand, alertsCommand, attestCommand, probeCommand, reportCommand, dashboardsCommand, serveCommand]) {
     program.addCommand(make(globals).exitOverride());
   }
   program.addCommand(collectCommand(globals).exitOverride());

@@ -58,6 +58,53 @@ describe('configuration', () => {
     writeFileSync(file, '{ not json');
     expect(() => loadConfig({ configPath: file })).toThrow(/is not valid JSON/);
   });
+
+  it('reads YAML, with the service defaults in the schema and report paths relative to the file', () => {
+    const file = join(dir.path, 'd.yaml');
+    writeFileSync(file, 'dataDir: /srv/kw\nservice:\n  ops: { listen: "0.0.0.0:9464" }\n  schedules:\n    report: { outDir: reports }\n');
+    const c = loadConfig({ configPath: file });
+    expect(c.dataDir).toBe('/srv/kw');
+    expect(c.service.ops.listen).toBe('0.0.0.0:9464');
+    expect(c.service.schedules).toEqual({ detect: '* * * * *', deliver: '* * * * *', slo: '*/5 * * * *', report: { cron: '0 6 1 1,4,7,10 *', outDir: join(dir.path, 'reports'), pdf: false } });
+    expect(c.service.shutdownTimeoutMs).toBe(10_000);
+    expect(c.service.detectOnIngest).toEqual({ enabled: true, debounceMs: 1_000, pollMs: 250 });
+  });
+
+  it('names each unknown key at its own path, and a bad cron expression at its key', () => {
+    const file = join(dir.path, 'e.yml');
+    writeFileSync(file, 'service:\n  ops: { lisen: "127.0.0.1:1" }\n  schedules: { detect: "sometimes", probe: { module: /x.so, wrapKey: a, cryptoKey: b } }\n  bogus: 1\n');
+    let message = '';
+    try {
+      loadConfig({ configPath: file });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toContain('service.ops.lisen: unknown key');
+    expect(message).toContain('service.bogus: unknown key');
+    expect(message).toContain('service.schedules.detect: a cron expression');
+    expect(message).toContain('service.schedules.probe.token: give exactly one of slot, slotId or token');
+    expect(message).toContain('service.schedules.probe.pinEnv: give exactly one of pinEnv or pinFile');
+  });
+
+  it('reports a YAML config file that does not parse, in one line', () => {
+    const file = join(dir.path, 'f.yaml');
+    writeFileSync(file, 'service:\n  ops: [unclosed\n');
+    expect(() => loadConfig({ configPath: file })).toThrow(/^config file .*f\.yaml is not valid YAML: [^\n]+$/);
+  });
+
+  it('accepts the docker-compose service config deploy/keywatch/keywatch.yaml', () => {
+    const c = loadConfig({ configPath: new URL('../deploy/keywatch/keywatch.yaml', import.meta.url).pathname });
+    expect(c.service.ops.listen).toBe('0.0.0.0:9464');
+    expect(c.kafka.topics).toEqual([{ topic: 'keywatch.audit', format: 'auto' }]);
+    expect(c.service.schedules.report?.outDir).toBe('/var/lib/keywatch/reports');
+  });
+
+  it('accepts the shipped example config examples/keywatch.yaml', () => {
+    const c = loadConfig({ configPath: new URL('../examples/keywatch.yaml', import.meta.url).pathname });
+    expect(c.tenants).toEqual({ '111122223333': 'acme' });
+    expect(c.service.schedules.slo).toBe('*/5 * * * *');
+    expect(c.service.collector.enabled).toBe('auto');
+  });
 });
 
 describe('security settings', () => {

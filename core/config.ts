@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KeywatchError } from './errors.ts';
+import { isCronExpression } from './schedule.ts';
 
 /**
- * keywatch configuration. Sources, later ones winning: defaults in this schema, the JSON file
- * given with --config (or ./keywatch.config.json when present), environment variables
+ * keywatch configuration. Sources, later ones winning: defaults in this schema, the JSON or YAML
+ * file (`.yaml`/`.yml`) given with --config (or ./keywatch.config.json when present), environment variables
  * (KEYWATCH_*), then command-line flags.
  *
  * @example loadConfig({ configPath: 'keywatch.config.json', env: process.env, flags: { dataDir: '/var/lib/keywatch' } })
@@ -41,6 +43,86 @@ const Webhook = z
     only: AlertRoute.optional(),
   })
   .strict();
+
+const HostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'HOST:PORT');
+/** A cron expression in UTC (5 fields, or 6 with seconds first), or `false` for never. */
+const Cron = z.string().refine(isCronExpression, 'a cron expression such as "*/5 * * * *" (UTC)');
+const CronOrOff = z.union([Cron, z.literal(false)]);
+
+/** Synthetic HSM probes (`keywatch probe` settings), run on their own schedule by the service. */
+const ProbeSchedule = z
+  .object({
+    cron: Cron.default('*/5 * * * *'),
+    module: z.string().min(1),
+    /** Exactly one of slot (index among slots with a token), slotId, token (label). */
+    slot: z.number().int().nonnegative().optional(),
+    slotId: z.string().regex(/^\d+$/, 'a decimal slot id').optional(),
+    token: z.string().min(1).optional(),
+    /** Exactly one of pinEnv (an environment variable) and pinFile; never the PIN itself. */
+    pinEnv: z.string().min(1).optional(),
+    pinFile: z.string().min(1).optional(),
+    wrapKey: z.string().min(1),
+    cryptoKey: z.string().min(1),
+    count: z.number().int().min(1).max(10_000).default(1),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if ([p.slot, p.slotId, p.token].filter((v) => v !== undefined).length !== 1) ctx.addIssue({ code: 'custom', message: 'give exactly one of slot, slotId or token', path: ['token'] });
+    if ((p.pinEnv === undefined) === (p.pinFile === undefined)) ctx.addIssue({ code: 'custom', message: 'give exactly one of pinEnv or pinFile', path: ['pinEnv'] });
+  });
+
+/** `keywatch serve`: the long-running service (README, "Operating keywatch serve"). */
+const Service = z
+  .object({
+    /** /healthz, /readyz and /metrics, on their own listener. */
+    ops: z.object({ listen: HostPort.default('127.0.0.1:9464') }).strict().default({ listen: '127.0.0.1:9464' }),
+    /**
+     * The HTTP collector on `http.listen`. `auto` starts it when tokens are configured (or
+     * `insecureNoAuth` on a loopback address); `true` insists (no tokens is an error); `false` never.
+     */
+    collector: z
+      .object({ enabled: z.union([z.boolean(), z.literal('auto')]).default('auto'), insecureNoAuth: z.boolean().default(false) })
+      .strict()
+      .default({ enabled: 'auto', insecureNoAuth: false }),
+    /** Recurring work, cron in UTC; `false` turns a job off. */
+    schedules: z
+      .object({
+        /** Detectors over the events ingested since their last run, then delivery of new alerts. */
+        detect: CronOrOff.default('* * * * *'),
+        /** Retries of the alert outbox (sends whose backoff has passed). */
+        deliver: CronOrOff.default('* * * * *'),
+        /** SLO evaluation (`slo.specs`, else the shipped examples). */
+        slo: CronOrOff.default('*/5 * * * *'),
+        probe: ProbeSchedule.optional(),
+        /** The compliance report of the quarter that just ended, written to `<outDir>/<quarter>/`. */
+        report: z
+          .object({ cron: Cron.default('0 6 1 1,4,7,10 *'), outDir: z.string().min(1), pdf: z.boolean().default(false), tenant: z.string().min(1).optional() })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ detect: '* * * * *', deliver: '* * * * *', slo: '*/5 * * * *' }),
+    /** A detector run (and delivery) shortly after new events land, besides the schedule. */
+    detectOnIngest: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Quiet time after the last new events before the run starts; a busy stream still runs at least this often. */
+        debounceMs: z.number().int().min(0).default(1_000),
+        /** How often the intake counters are looked at (cheap, in memory). */
+        pollMs: z.number().int().min(10).default(250),
+      })
+      .strict()
+      .default({ enabled: true, debounceMs: 1_000, pollMs: 250 }),
+    /** SIGTERM/SIGINT: stop intake, flush, commit offsets and exit within this time, else exit forcibly. */
+    shutdownTimeoutMs: z.number().int().min(1_000).default(10_000),
+    /**
+     * Read commands from other terminals while the service holds the embedded store: a Unix socket
+     * `<dataDir>/serve.sock` (0600) and a bearer token in `<dataDir>/serve.token` (0600).
+     */
+    localApi: z.object({ enabled: z.boolean().default(true) }).strict().default({ enabled: true }),
+  })
+  .strict();
+export type ServiceConfig = z.infer<typeof Service>;
 
 export const Config = z
   .object({
@@ -270,6 +352,14 @@ export const Config = z
       .object({ windowDays: z.number().int().positive().default(7) })
       .strict()
       .default({ windowDays: 7 }),
+    service: Service.default({
+      ops: { listen: '127.0.0.1:9464' },
+      collector: { enabled: 'auto', insecureNoAuth: false },
+      schedules: { detect: '* * * * *', deliver: '* * * * *', slo: '*/5 * * * *' },
+      detectOnIngest: { enabled: true, debounceMs: 1_000, pollMs: 250 },
+      shutdownTimeoutMs: 10_000,
+      localApi: { enabled: true },
+    }),
   })
   .strict();
 export type Config = z.infer<typeof Config>;
@@ -281,8 +371,17 @@ export interface ConfigFlags {
 }
 
 function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  return error.issues
+    .flatMap((i) => {
+      const at = i.path.map(String);
+      // zod reports unknown keys at their parent; each is named at its own path instead.
+      if (i.code === 'unrecognized_keys') return i.keys.map((k) => `${[...at, k].join('.')}: unknown key`);
+      return [`${at.join('.') || '(root)'}: ${i.message}`];
+    })
+    .join('; ');
 }
+
+const isYamlPath = (p: string) => /\.ya?ml$/i.test(p);
 
 export function loadConfig(opts: { configPath?: string; env?: NodeJS.ProcessEnv; flags?: ConfigFlags }): Config {
   const env = opts.env ?? {};
@@ -294,11 +393,17 @@ export function loadConfig(opts: { configPath?: string; env?: NodeJS.ProcessEnv;
     } catch (e) {
       throw new KeywatchError('CONFIG_INVALID', `cannot read config file ${opts.configPath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
     }
+    const yaml = isYamlPath(opts.configPath);
+    let value: unknown;
     try {
-      fileValue = JSON.parse(text) as Record<string, unknown>;
+      value = yaml ? parseYaml(text, { prettyErrors: true }) : JSON.parse(text);
     } catch (e) {
-      throw new KeywatchError('CONFIG_INVALID', `config file ${opts.configPath} is not valid JSON: ${(e as Error).message}`, { cause: e });
+      throw new KeywatchError('CONFIG_INVALID', `config file ${opts.configPath} is not valid ${yaml ? 'YAML' : 'JSON'}: ${String((e as Error).message).split('\n')[0]}`, { cause: e });
     }
+    // An empty YAML file is null: all defaults.
+    if (value === null || value === undefined) value = {};
+    if (typeof value !== 'object' || Array.isArray(value)) throw new KeywatchError('CONFIG_INVALID', `config file ${opts.configPath} must hold an object of settings at its top level`);
+    fileValue = value as Record<string, unknown>;
   }
   const merged = structuredClone(fileValue) as Record<string, any>;
   const ch = (merged.clickhouse ??= {}) as Record<string, unknown>;
@@ -329,6 +434,9 @@ export function loadConfig(opts: { configPath?: string; env?: NodeJS.ProcessEnv;
   if (opts.configPath) {
     const base = dirname(resolve(opts.configPath));
     parsed.data.slo.specs = parsed.data.slo.specs.map((p) => resolve(base, p));
+    const sched = parsed.data.service.schedules;
+    if (sched.report) sched.report.outDir = resolve(base, sched.report.outDir);
+    if (sched.probe?.pinFile) sched.probe.pinFile = resolve(base, sched.probe.pinFile);
   }
   return parsed.data;
 }

@@ -57,7 +57,7 @@ export function collectCommand(globals: () => GlobalOptions): Command {
         const signal = await signals.stopped;
         log.info({ signal }, 'stopping: answering the requests in flight');
         return collector.close();
-      }).finally(signals.dispose);
+      }, { remote: { refuse: 'it already runs the HTTP collector on its http.listen address' } }).finally(signals.dispose);
       process.stdout.write(opts.json ? JSON.stringify(stats) + '\n' : formatCollectSummary(stats) + '\n');
     });
 }

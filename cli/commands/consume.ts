@@ -111,6 +111,6 @@ export function consumeCommand(globals: () => GlobalOptions): Command {
           out(formatTotals(totals, seconds, cfg.kafka.deadLetterTopic));
           if (lag) out(formatLag(lag));
         }
-      });
+      }, { remote: { refuse: 'it already runs the Kafka consumers of kafka.topics' } });
     });
 }

@@ -12,7 +12,14 @@ import { replaySlos } from '../../slo/engine.ts';
 import { EXAMPLES_DIR, loadSpecs } from '../../slo/spec.ts';
 import { ingest } from '../../ingest/pipeline.ts';
 import { listInputs, openInput } from '../../ingest/transports/file.ts';
-import { withStore, type GlobalOptions } from '../context.ts';
+import { configFrom, withStore, type GlobalOptions } from '../context.ts';
+import type { Config } from '../../core/config.ts';
+import { createLogger } from '../../core/logger.ts';
+import { listAlerts } from '../../detectors/alert-feed.ts';
+import { startLiveTraffic } from '../../demo/live-traffic.ts';
+import { isLoopback, parseListen } from '../../ingest/transports/http.ts';
+import { localApiPaths, openRemoteStore } from '../../storage/remote-store.ts';
+import { runService } from './serve.ts';
 import { formatSummary } from './ingest.ts';
 import { DEMO_QUERIES } from '../../demo/queries.ts';
 
@@ -22,7 +29,8 @@ export function demoCommand(globals: () => GlobalOptions): Command {
     .option('--days <n>', 'days of traffic, the full UTC days before today (three weeks: the first-use detectors judge against 14 days of history)', '21')
     .option('--seed <n>', 'random seed (the same seed gives the same traffic)', '7')
     .option('--keep-input <dir>', 'write the generated log files here and keep them')
-    .action(async (opts: { days: string; seed: string; keepInput?: string }) => {
+    .option('--serve', 'then run keywatch serve on the same store, feed it live traffic with a planted incident, until Ctrl-C')
+    .action(async (opts: { days: string; seed: string; keepInput?: string; serve?: boolean }) => {
       const days = Number(opts.days);
       if (!Number.isInteger(days) || days < 1 || days > 400) throw new KeywatchError('USAGE', `--days must be a whole number from 1 to 400, not "${opts.days}"`);
       // The N full UTC days before today: the same traffic all day long, so a second run the same
@@ -85,9 +93,79 @@ export function demoCommand(globals: () => GlobalOptions): Command {
           for (const s of DEMO_SOURCES) for (const i of s.incidents({ start, days, seed })) process.stdout.write(`  ${i.at}  ${s.source}/${i.id}: ${i.what}\n`);
           const info = await store.info();
           process.stdout.write(`\nThe events are in ${info.backend === 'embedded' ? `the embedded store at ${info.location}` : info.location}. Try:\n  keywatch status\n  keywatch sql "SELECT source, operation, count() FROM key_events GROUP BY source, operation ORDER BY 3 DESC"\n  keywatch verify-chain\n`);
-        });
+        }, { remote: { refuse: 'stop it first, or give the demo its own --data-dir' } });
       } finally {
         if (!opts.keepInput) rmSync(dir, { recursive: true, force: true });
       }
+      if (opts.serve) await serveDemo(globals(), opts.seed === undefined ? 7 : Number(opts.seed));
     });
+}
+
+/**
+ * `keywatch demo --serve`: the service on the demo's store, with a loopback collector without
+ * tokens, the demo estate's tenants and detector settings, and live traffic with a planted incident.
+ */
+async function serveDemo(g: GlobalOptions, seed: number): Promise<void> {
+  const base = configFrom(g);
+  const tenants: Record<string, string> = {};
+  for (const s of DEMO_SOURCES) Object.assign(tenants, s.tenants);
+  const config: Config = {
+    ...base,
+    tenants: { ...tenants, ...base.tenants },
+    detect: withDemoDetect(base.detect),
+    service: { ...base.service, collector: { enabled: true, insecureNoAuth: true } },
+  };
+  const { host } = parseListen(config.http.listen);
+  if (!isLoopback(host)) throw new KeywatchError('USAGE', `keywatch demo --serve runs its collector without tokens, so only on a loopback address; http.listen is ${config.http.listen}`);
+  // The service's own log lines would drown the story; KEYWATCH_LOG_LEVEL=info shows them.
+  const logger = createLogger(process.env.KEYWATCH_LOG_LEVEL ?? 'warn');
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  await runService({
+    config,
+    logger,
+    onStarted: async (svc) => {
+      const data = config.clickhouse.url ? '' : ` --data-dir ${config.dataDir}`;
+      out('');
+      out(`keywatch serve is running on the demo store (pid ${process.pid}):`);
+      out(`  HTTP collector   ${svc.addresses.http ?? '-'}/v1/ingest/{format} (loopback, no token)`);
+      out(`  metrics          ${svc.addresses.ops}/metrics    readiness ${svc.addresses.ops}/readyz`);
+      if (svc.addresses.localApi) out(`  local API        ${svc.addresses.localApi} (other keywatch commands use it by themselves)`);
+      out('Live traffic: the demo estate\'s CloudTrail KMS calls, 5 every second; an incident is planted in 5 s.');
+      out('From another terminal:');
+      out(`  keywatch${data} alerts list`);
+      out(`  keywatch${data} status`);
+      out(`  curl -s ${svc.addresses.ops}/metrics | grep ^keywatch_events`);
+      out('Stop with Ctrl-C.');
+      let planted: { at: number; arn: string } | undefined;
+      const traffic = startLiveTraffic({
+        url: svc.addresses.http as string,
+        seed,
+        onIncident: (i) => {
+          planted = { at: Date.now(), arn: i.keyArn };
+          out(`${i.at}  planted: ${i.what}`);
+        },
+        onError: (e) => logger.warn({ err: (e as Error).message }, 'demo traffic push failed'),
+      });
+      // Tells when the planted incident reached the alert feed, as `keywatch alerts list` would see it.
+      const watcher = svc.addresses.localApi ? await openRemoteStore(localApiPaths(config.dataDir)) : undefined;
+      let reported = false;
+      const watch = setInterval(() => {
+        if (!planted || reported || !watcher) return;
+        const p = planted;
+        void listAlerts(watcher, { detector: 'key-disabled-or-deleted', since: new Date(p.at - 60_000), limit: 20 })
+          .then((rows) => {
+            const hit = rows.find((r) => r.key_id === p.arn || r.title.includes(p.arn));
+            if (!hit || reported) return;
+            reported = true;
+            out(`${new Date().toISOString()}  alert ${hit.alert_id} (${hit.severity}) "${hit.title}" in the feed ${((Date.now() - p.at) / 1000).toFixed(1)} s after the incident`);
+          })
+          .catch(() => undefined);
+      }, 250);
+      return async () => {
+        clearInterval(watch);
+        await traffic.stop();
+        out(`stopping: ${traffic.pushed()} records pushed`);
+      };
+    },
+  });
 }

@@ -80,7 +80,7 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
         } finally {
           bar?.stop();
         }
-      });
+      }, { remote: { refuse: 'push the records to its HTTP collector (POST /v1/ingest/{format}) instead, so they join its ledger chain in order' } });
       process.stdout.write(
         opts.json
           ? JSON.stringify({ ...summary, coverageGaps }) + '\n'

@@ -4,9 +4,9 @@ import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
 import { pinSource, slotSelector, type TokenFlags } from '../../attestation/pkcs11/cli-options.ts';
 import { readPin } from '../../attestation/pkcs11/pin.ts';
-import { openPkcs11Session } from '../../attestation/pkcs11/session.ts';
 import { ingestProbeRecords } from '../../attestation/probe/ingest.ts';
-import { probeNdjson, runProbes, unreachableRecords, type ProbeRecord } from '../../attestation/probe/probe.ts';
+import { probeNdjson } from '../../attestation/probe/probe.ts';
+import { probeRound } from '../../attestation/probe/round.ts';
 import { every, isCronExpression } from '../../core/schedule.ts';
 import { EXIT } from '../exit-codes.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
@@ -58,26 +58,15 @@ export function probeCommand(globals: () => GlobalOptions): Command {
 
       /** One probe set. A token that cannot be opened gives failure events (scheduled) or exit 3 (once). */
       const once = async (scheduled: boolean): Promise<void> => {
-        const opened = openPkcs11Session({ modulePath: flags.module, slot, pin: pin.value });
-        let records: ProbeRecord[];
-        let tokenLabel: string;
-        if (!opened.ok) {
-          process.stderr.write(`keywatch: ${opened.error.message}\n`);
+        const round = probeRound({ ...options, slot, pin: pin.value }, systemClock);
+        if (round.openError) {
+          process.stderr.write(`keywatch: ${round.openError.message}\n`);
           if (!scheduled) {
             process.exitCode = EXIT.INPUT;
             return;
           }
-          tokenLabel = flags.token ?? `slot-${flags.slotId ?? flags.slot ?? 0}`;
-          records = unreachableRecords({ ...options, tokenLabel }, opened.error, systemClock);
-        } else {
-          const session = opened.value;
-          tokenLabel = session.tokenLabel;
-          try {
-            records = runProbes(session, options, systemClock);
-          } finally {
-            session.close();
-          }
         }
+        const { records, tokenLabel } = round;
         const ndjson = probeNdjson(records);
         if (flags.out) (scheduled ? appendFileSync : writeFileSync)(flags.out, ndjson);
         else if (!flags.ingest) process.stdout.write(ndjson);

@@ -1,13 +1,9 @@
-import { join } from 'node:path';
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { KeywatchError } from '../../core/errors.ts';
-import { writeBundle, writeSums } from '../../reports/bundle.ts';
-import { reportCharts } from '../../reports/charts.ts';
-import { findChromium, printToPdf } from '../../reports/chromium.ts';
-import { renderHtml } from '../../reports/html.ts';
+import { findChromium } from '../../reports/chromium.ts';
 import { parseQuarter } from '../../reports/period.ts';
-import { buildReport } from '../../reports/report.ts';
+import { writeReport } from '../../reports/write.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 
 export function reportCommand(globals: () => GlobalOptions): Command {
@@ -24,15 +20,7 @@ export function reportCommand(globals: () => GlobalOptions): Command {
       // Fail before the work when the PDF cannot be made.
       if (opts.pdf && !findChromium()) throw new KeywatchError('USAGE', '--pdf needs chromium (Debian: apt-get install chromium), or KEYWATCH_CHROMIUM set to its path');
       const now = systemClock.now();
-      const report = await withStore(globals(), (store, config) => buildReport({ store, period, tenant: opts.tenant ?? '', now, detect: config.detect }));
-      const html = renderHtml(report, await reportCharts(report));
-      const files = writeBundle(opts.out, report, { 'report.html': html });
-      if (opts.pdf) {
-        await printToPdf(join(opts.out, 'report.html'), join(opts.out, 'report.pdf'));
-        writeSums(opts.out);
-        files.push('report.pdf');
-        files.sort();
-      }
+      const { report, files } = await withStore(globals(), (store, config) => writeReport({ store, period, tenant: opts.tenant ?? '', now, detect: config.detect, out: opts.out, pdf: opts.pdf === true }));
       if (opts.json) process.stdout.write(JSON.stringify({ out: opts.out, files }, null, 2) + '\n');
       else {
         process.stdout.write(`report ${report.quarter}${report.tenant ? ` (${report.tenant})` : ''} written to ${opts.out}: ${files.length} files\n`);
