@@ -78,6 +78,18 @@ describe('the detector engine', () => {
     expect(rows[0]).toMatchObject({ event_count: '2', first_time: '2026-03-02 11:10:00.000', last_time: '2026-03-02 11:20:00.000' });
   });
 
+  it('does not skip a batch stamped before a run that became visible only after it (a write in flight during the run)', async () => {
+    await store.insertRows('key_events', [fail('2026-03-02 11:10:00.000', { ingest_time: '2026-03-02 11:10:01.000', key_id: 'k-seen' })]);
+    await runDetectors({ store, now: new Date('2026-03-02T12:00:00Z'), config: base, detectors: [failures] });
+    const [wm] = await store.query<{ w: string }>("SELECT toString(max(watermark)) AS w FROM detector_state WHERE detector = 'test-failures'");
+    // The watermark stops at the newest stamp the run could see, not at the run's clock.
+    expect(wm?.w).toBe('2026-03-02 11:10:01.000');
+    // A batch stamped at 11:59:58, while the run was going, whose INSERT finished after it.
+    await store.insertRows('key_events', [fail('2026-03-02 11:59:00.000', { ingest_time: '2026-03-02 11:59:58.000', key_id: 'k-in-flight' })]);
+    const r = await runDetectors({ store, now: new Date('2026-03-02T12:01:00Z'), config: base, detectors: [failures] });
+    expect(r.alerts.map((a) => a.key_id)).toEqual(['k-in-flight']);
+  });
+
   it('gives the same alert ids for the same events, so re-running a range replaces rather than adds', async () => {
     await store.insertRows('key_events', [fail('2026-03-02 09:00:00.000'), fail('2026-03-02 10:30:00.000', { principal: 'other' })]);
     const range = { from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-03T00:00:00Z') };

@@ -120,7 +120,8 @@ async function watermarkOf(store: Store, detector: string): Promise<Date | undef
  * `now`: alert ids come from the findings, and re-running over the same events replaces alerts.
  *
  * Incremental runs (no `range`) examine, per detector, the events ingested after its watermark
- * and up to `now`, then move the watermark to `now`. A detector's first run looks back only
+ * and up to the newest ingest_time visible at the start of the run (not after `now`), then move
+ * the watermark there. A detector's first run looks back only
  * `initialLookbackHours` of event time, so a new deployment does not page on its whole history;
  * a detector with `historyDays` stays quiet until the store holds that much history.
  */
@@ -131,6 +132,15 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
   const written: AlertRow[] = [];
   const [span] = await o.store.query<{ first: string; n: string }>('SELECT toString(min(event_time)) AS first, count() AS n FROM key_events');
   const historyStart = span && Number(span.n) > 0 ? fromCh(span.first) : o.now;
+  // Incremental scopes end at the newest ingest_time already visible, not at `now`: a batch is
+  // stamped when its write starts and becomes visible when its INSERT ends, so a watermark moved to
+  // `now` would skip a batch being written during the run. One writer writes its batches in order,
+  // so nothing older than the newest visible stamp can still appear.
+  const [vis] = await o.store.query<{ m: string; n: string }>(
+    'SELECT toString(max(ingest_time)) AS m, count() AS n FROM key_events WHERE ingest_time <= {now:DateTime64(3)}',
+    { now: chTime(o.now) },
+  );
+  const visible = vis && Number(vis.n) > 0 ? fromCh(vis.m) : undefined;
   // Results several detectors need (the rotation detectors' key history), computed once per run.
   const sharedResults = new Map<string, Promise<unknown>>();
   const shared = <T>(key: string, compute: () => Promise<T>): Promise<T> => {
@@ -146,21 +156,24 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
     const t0 = performance.now();
     let scope: Scope;
     let incremental = false;
+    let upTo = o.now;
     if (o.range) {
       scope = { sql: 'event_time >= {scope_from:DateTime64(3)} AND event_time < {scope_to:DateTime64(3)}', params: { scope_from: chTime(o.range.from), scope_to: chTime(o.range.to) }, from: o.range.from, to: o.range.to };
     } else {
       incremental = true;
       const wm = await watermarkOf(o.store, d.id);
       if (wm) {
+        upTo = visible && visible > wm ? visible : wm;
         scope = {
           sql: 'ingest_time > {scope_wm:DateTime64(3)} AND ingest_time <= {scope_now:DateTime64(3)}',
-          params: { scope_wm: chTime(wm), scope_now: chTime(o.now) },
+          params: { scope_wm: chTime(wm), scope_now: chTime(upTo) },
           from: new Date(Math.min(wm.getTime(), o.now.getTime()) - o.config.initialLookbackHours * 3_600_000),
           to: o.now,
         };
       } else {
         const from = new Date(o.now.getTime() - o.config.initialLookbackHours * 3_600_000);
-        scope = { sql: 'event_time >= {scope_from:DateTime64(3)} AND ingest_time <= {scope_now:DateTime64(3)}', params: { scope_from: chTime(from), scope_now: chTime(o.now) }, from, to: o.now };
+        upTo = visible ?? new Date(0);
+        scope = { sql: 'event_time >= {scope_from:DateTime64(3)} AND ingest_time <= {scope_now:DateTime64(3)}', params: { scope_from: chTime(from), scope_now: chTime(upTo) }, from, to: o.now };
       }
     }
     const waiting = d.historyDays !== undefined && o.now.getTime() - historyStart.getTime() < d.historyDays * 86_400_000;
@@ -227,7 +240,7 @@ export async function runDetectors(o: DetectOptions): Promise<DetectResult> {
     }
     run.seconds = Math.round((performance.now() - t0)) / 1000;
     if (incremental) {
-      await o.store.insertRows('detector_state', [{ detector: d.id, run_time: chTime(o.now), watermark: chTime(o.now), alerts: run.alerts, seconds: run.seconds }]);
+      await o.store.insertRows('detector_state', [{ detector: d.id, run_time: chTime(o.now), watermark: chTime(upTo), alerts: run.alerts, seconds: run.seconds }]);
     }
     runs.push(run);
   }
