@@ -88,6 +88,18 @@ export const Config = z
       })
       .strict()
       .default({ listen: '127.0.0.1:8080', tokens: [], maxBodyBytes: 16 * 1024 * 1024, maxQueuedRequests: 16 }),
+    /**
+     * Where HTTP push bodies wait, fsync'd, while the store is unreachable (ingest/spool.ts); they
+     * are replayed in order when it answers again. A full spool makes the collector answer 503.
+     */
+    spool: z
+      .object({
+        /** Default: `<dataDir>/spool`. */
+        dir: z.string().min(1).optional(),
+        maxBytes: z.number().int().min(64 * 1024).default(1024 * 1024 * 1024),
+      })
+      .strict()
+      .default({ maxBytes: 1024 * 1024 * 1024 }),
     /** Kafka consumers. */
     kafka: z
       .object({
