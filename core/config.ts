@@ -213,6 +213,18 @@ export const Config = z
         maxConnections: 1024,
         maxHeaderBytes: 16 * 1024,
       }),
+    /**
+     * Where HTTP push bodies wait, fsync'd, while the store is unreachable (ingest/spool.ts); they
+     * are replayed in order when it answers again. A full spool makes the collector answer 503.
+     */
+    spool: z
+      .object({
+        /** Default: `<dataDir>/spool`. */
+        dir: z.string().min(1).optional(),
+        maxBytes: z.number().int().min(64 * 1024).default(1024 * 1024 * 1024),
+      })
+      .strict()
+      .default({ maxBytes: 1024 * 1024 * 1024 }),
     /** Kafka consumers. */
     kafka: z
       .object({

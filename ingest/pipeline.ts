@@ -39,6 +39,8 @@ export interface IngestSummary {
   chainHead: string;
   /** Inputs that could not be read to the end (corrupt gzip, read error): what was read is kept. */
   unreadable: { origin: string; message: string }[];
+  /** Records passed over because a checkpoint says an earlier run stored them (not counted in `read`). */
+  resumedRecords: number;
 }
 
 export interface IngestOptions {
@@ -60,6 +62,19 @@ export interface IngestOptions {
   onBatch?: (r: BatchResult) => void;
   /** How lost connections and timeouts are retried (bad data never is). */
   retry?: RetryPolicy;
+  /**
+   * The batches' received time, when the records were received earlier than now (a spooled HTTP
+   * body replayed later); default: the clock's now when each batch starts.
+   */
+  receivedAt?: Date;
+}
+
+/** Where one input stands: records framed so far, and how far its durable prefix was reported. */
+interface InputState {
+  checkpoint: NonNullable<Input['checkpoint']>;
+  framed: number;
+  finished: boolean;
+  reported: number;
 }
 
 const add = (into: Record<string, number>, from: Record<string, number>) => {
@@ -111,6 +126,8 @@ interface Pending {
   first: string;
   last: string;
   startedAt: Date;
+  /** For checkpointed inputs: the ordinal of the first of their records this batch holds. */
+  firsts: Map<InputState, number>;
 }
 
 // One ingest run at a time per store: each run extends the ledger's hash chain from its head, so
@@ -138,7 +155,7 @@ export async function ingest(inputs: Iterable<Input>, opts: IngestOptions): Prom
 
 async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<IngestSummary> {
   const t0 = performance.now();
-  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, bySource: {}, findings: 0, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '', unreadable: [] };
+  const summary: IngestSummary = { inputs: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, dropped: {}, quarantined: {}, bySource: {}, findings: 0, batches: 0, bytes: 0, seconds: 0, eventsPerSecond: 0, chainHead: '', unreadable: [], resumedRecords: 0 };
   const sinkHead = { current: await chainHead(opts.store) };
   const initialBytes = Math.min(opts.batchBytes + (1 << 20), 64 << 20);
   const pool: RecordBatch[] = [];
@@ -147,6 +164,26 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
   // What each collector's batches wrote, for its afterIngest.
   const written = new Map<Collector, IngestRun>();
   let pendingWrite: Promise<void> | undefined;
+  // Batches not yet written (open, waiting to be written, or being written), and the checkpointed
+  // inputs whose durable prefix may still grow.
+  const undurable = new Set<Pending>();
+  const tracked = new Set<InputState>();
+  // An input's records are durable up to the first one held by a batch not yet written.
+  const reportDurable = () => {
+    for (const st of tracked) {
+      let durable = st.framed;
+      for (const p of undurable) {
+        const f = p.firsts.get(st);
+        if (f !== undefined && f - 1 < durable) durable = f - 1;
+      }
+      const done = st.finished && durable === st.framed;
+      if (durable > st.reported || done) {
+        st.reported = durable;
+        st.checkpoint.onDurable(durable, done);
+      }
+      if (done) tracked.delete(st);
+    }
+  };
   const counts = (c: Collector): SourceCounts => (summary.bySource[c.source] ??= { read: 0, normalized: 0, inserted: 0, duplicates: 0, quarantined: 0, dropped: 0 });
 
   const openPending = async (collector: Collector, transport: string): Promise<Pending> => {
@@ -155,8 +192,9 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
       if (existing.transport === transport) return existing;
       await flush(existing);
     }
-    const p: Pending = { collector, transport, batch: pool.pop() ?? new RecordBatch(initialBytes), early: [], origins: [], first: '', last: '', startedAt: opts.clock.now() };
+    const p: Pending = { collector, transport, batch: pool.pop() ?? new RecordBatch(initialBytes), early: [], origins: [], first: '', last: '', startedAt: opts.receivedAt ?? opts.clock.now(), firsts: new Map() };
     open.set(collector, p);
+    undurable.add(p);
     used.add(collector);
     return p;
   };
@@ -167,6 +205,7 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
   const flush = async (p: Pending): Promise<void> => {
     if (open.get(p.collector) === p) open.delete(p.collector);
     if (p.batch.count === 0 && p.early.length === 0) {
+      undurable.delete(p);
       pool.push(p.batch);
       return;
     }
@@ -199,6 +238,8 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
       c.dropped += sum(r.dropped);
       c.quarantined += sum(r.quarantined);
       opts.onBatch?.(r);
+      undurable.delete(p);
+      if (tracked.size > 0) reportDurable();
       p.batch.reset();
       pool.push(p.batch);
     })();
@@ -207,7 +248,8 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
     write.catch(() => undefined);
   };
 
-  const place = (p: Pending, origin: string, position: string) => {
+  const place = (p: Pending, origin: string, position: string, st?: InputState) => {
+    if (st && !p.firsts.has(st)) p.firsts.set(st, st.framed);
     if (p.origins[p.origins.length - 1] !== origin) p.origins.push(origin);
     if (p.first === '') p.first = position;
     p.last = position;
@@ -218,6 +260,9 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
     summary.inputs++;
     let lastHere = '';
     let primary: Collector | undefined;
+    const st: InputState | undefined = input.checkpoint ? { checkpoint: input.checkpoint, framed: 0, finished: false, reported: input.checkpoint.skip } : undefined;
+    const skip = input.checkpoint?.skip ?? 0;
+    if (st) tracked.add(st);
     try {
       const chosen = input.framed
         ? { collector: collectorForFormat(opts.format === 'auto' ? (input.format ?? 'keywatch-json') : opts.format), chunks: undefined }
@@ -234,6 +279,10 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
           : frameRecords(chosen.chunks as AsyncIterable<Buffer>, { maxRecordBytes: opts.maxRecordBytes }));
       for await (const framed of framedStream) {
         for (const f of framed) {
+          if (st && ++st.framed <= skip) {
+            summary.resumedRecords++;
+            continue;
+          }
           summary.read++;
           lastHere = f.position;
           let collector = primary;
@@ -243,7 +292,7 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
           counts(collector).read++;
           let p = open.get(collector);
           if (!p || p.transport !== input.transport) p = await openPending(collector, input.transport);
-          place(p, input.origin, f.position);
+          place(p, input.origin, f.position, st);
           if (f.kind === 'record') {
             p.batch.add(f.record, input.origin, f.position);
           } else if (f.kind === 'oversized') {
@@ -259,13 +308,18 @@ async function ingestNow(inputs: Iterable<Input>, opts: IngestOptions): Promise<
         }
       }
       progress();
+      if (st) {
+        st.finished = true;
+        reportDurable();
+      }
     } catch (e) {
       if (!(isKeywatchError(e) && e.code === 'INPUT_UNREADABLE')) throw e;
       // What was read before the failure stays in the batch; the input itself is quarantined so
       // that the store records the gap.
       primary ??= opts.format === 'auto' ? (COLLECTORS[0] as Collector) : collectorForFormat(opts.format);
       const p = await openPending(primary, input.transport);
-      place(p, input.origin, lastHere || 'start');
+      // What was read is checkpointed as it becomes durable, but an unreadable input is never done.
+      place(p, input.origin, lastHere || 'start', st);
       p.early.push({ origin: input.origin, position: lastHere ? `after ${lastHere}` : 'start', reason: 'input_unreadable', message: e.message, record: '' });
       summary.unreadable.push({ origin: input.origin, message: e.message });
     }

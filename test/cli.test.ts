@@ -43,13 +43,21 @@ describe('keywatch CLI', () => {
   });
 
   it('adds nothing when the same file is ingested again, by a plain count without FINAL', () => {
-    const r = kw('ingest', '--json', file);
+    // --no-checkpoint: read it all again, rather than skip the finished file.
+    const r = kw('ingest', '--no-checkpoint', '--json', file);
     expect(JSON.parse(r.out)).toMatchObject({ read: 303, inserted: 0, duplicates: 300 });
     expect(kw('sql', '--format', 'csv', 'SELECT count() AS n FROM key_events').out).toBe('"n"\n300\n');
   });
 
   it('exits 5 with --strict when records were quarantined', () => {
-    expect(kw('ingest', '--strict', '--json', file).code).toBe(5);
+    expect(kw('ingest', '--no-checkpoint', '--strict', '--json', file).code).toBe(5);
+  });
+
+  it('skips a file it already ingested to the end, and says so in the summary', () => {
+    const r = kw('ingest', '--json', file);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ read: 0, batches: 0, resumedRecords: 0, checkpoints: { skipped: [file], resumed: [] } });
+    expect(kw('ingest', file).out).toContain('skipped      1 file(s) already ingested to the end');
   });
 
   it('refuses writes in keywatch sql with one clear line and exit code 2', () => {

@@ -9,8 +9,16 @@ import { createLogger } from '../../core/logger.ts';
 import { DEFAULT_RETRY } from '../../ingest/sink.ts';
 import { coverageWindow, refreshCoverageGaps } from '../../ingest/coverage-gaps.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
+import { join } from 'node:path';
+import { openCheckpoint } from '../../ingest/checkpoint.ts';
 
-export function formatSummary(s: IngestSummary): string {
+/** What checkpoints changed in a run: finished files passed over, files resumed part-way. */
+export interface CheckpointNote {
+  skipped: string[];
+  resumed: { path: string; records: number }[];
+}
+
+export function formatSummary(s: IngestSummary, cp: CheckpointNote = { skipped: [], resumed: [] }): string {
   const reasons = (o: Record<string, number>) =>
     Object.keys(o).length === 0 ? '' : ` (${Object.entries(o).sort(([, a], [, b]) => b - a).map(([k, v]) => `${k}: ${v}`).join(', ')})`;
   const sum = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
@@ -27,6 +35,8 @@ export function formatSummary(s: IngestSummary): string {
     ...(s.findings > 0 ? [`findings     ${s.findings} new audit-log integrity finding(s) (keywatch status)`] : []),
     `batches      ${s.batches}, chain head ${s.chainHead.slice(0, 16)}`,
     `took         ${s.seconds.toFixed(2)} s, ${s.eventsPerSecond} events/s`,
+    ...(cp.resumed.length > 0 ? [`resumed      ${cp.resumed.length} file(s) from their checkpoint, ${s.resumedRecords} records stored by an earlier run passed over`] : []),
+    ...(cp.skipped.length > 0 ? [`skipped      ${cp.skipped.length} file(s) already ingested to the end (checkpoints; --no-checkpoint reads them again)`] : []),
   ].join('\n');
 }
 
@@ -39,15 +49,34 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
     .option('--json', 'print the summary as JSON')
     .option('--strict', `exit ${EXIT.QUARANTINED} when any record was quarantined`)
     .option('--no-progress', 'no progress bar even on a terminal')
-    .action(async (paths: string[], opts: { format: string; json?: boolean; strict?: boolean; progress: boolean }) => {
+    .option('--no-checkpoint', 'read every file from its start, ignoring and not writing checkpoints (<dataDir>/checkpoints)')
+    .action(async (paths: string[], opts: { format: string; json?: boolean; strict?: boolean; progress: boolean; checkpoint: boolean }) => {
       const files = listInputs(paths);
       const log = createLogger();
+      const cp: CheckpointNote = { skipped: [], resumed: [] };
       const { summary, coverageGaps } = await withStore(globals(), async (store, config) => {
         const showBar = opts.progress && process.stderr.isTTY === true;
         const bar = showBar ? new cliProgress.SingleBar({ stream: process.stderr, format: '{origin} [{bar}] {percentage}% | {records} records', hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
         let current = '';
+        const checkpoints = join(config.dataDir, 'checkpoints');
         const inputs = (function* () {
-          for (const f of files) yield openInput(f);
+          for (const f of files) {
+            // stdin cannot be read again, so it has no checkpoint.
+            if (!opts.checkpoint || f === '-') {
+              yield openInput(f);
+              continue;
+            }
+            const c = openCheckpoint(checkpoints, f, systemClock);
+            if (c.plan.action === 'skip') {
+              cp.skipped.push(f);
+              log.info({ path: f, records: c.plan.records }, 'file already ingested to the end; skipped');
+              continue;
+            }
+            if (c.plan.action === 'resume' && c.skip > 0) cp.resumed.push({ path: f, records: c.skip });
+            const input = openInput(f);
+            input.checkpoint = { skip: c.skip, onDurable: (records, done) => c.save(records, done) };
+            yield input;
+          }
         })();
         try {
           const result = await ingest(inputs, {
@@ -83,8 +112,8 @@ export function ingestCommand(globals: () => GlobalOptions): Command {
       }, { remote: { refuse: 'push the records to its HTTP collector (POST /v1/ingest/{format}) instead, so they join its ledger chain in order' } });
       process.stdout.write(
         opts.json
-          ? JSON.stringify({ ...summary, coverageGaps }) + '\n'
-          : formatSummary(summary) + (coverageGaps > 0 ? `\ncoverage     ${coverageGaps} key(s) with admin activity but no logged use (keywatch status)` : '') + '\n',
+          ? JSON.stringify({ ...summary, coverageGaps, checkpoints: cp }) + '\n'
+          : formatSummary(summary, cp) + (coverageGaps > 0 ? `\ncoverage     ${coverageGaps} key(s) with admin activity but no logged use (keywatch status)` : '') + '\n',
       );
       for (const u of summary.unreadable) process.stderr.write(`keywatch: ${u.message}; the records before the failure were ingested\n`);
       if (summary.unreadable.length > 0) {

@@ -21,6 +21,12 @@ export interface Input {
   sizeBytes?: number;
   /** Compressed bytes read so far (for progress on gzip files). */
   bytesRead(): number;
+  /**
+   * Resume support (ingest/checkpoint.ts): the first `skip` framed records were stored by an
+   * earlier run and are passed over; `onDurable(n, done)` is called once the first `n` records
+   * are stored (their batch's write returned), with `done` when that is all of the input.
+   */
+  checkpoint?: { skip: number; onDurable(records: number, done: boolean): void };
 }
 
 /** Expands PATHs: files as given, directories recursively (sorted, hidden files skipped), `-` for stdin. */

@@ -8,14 +8,14 @@ import type { Clock } from '../../core/clock.ts';
 import type { Config } from '../../core/config.ts';
 import { KeywatchError, isKeywatchError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
-import { isRetryable } from '../../storage/store-error.ts';
 import type { Store } from '../../storage/store.ts';
 import { COLLECTORS, collectorForFormat } from '../collectors.ts';
-import { ingest, type IngestSummary } from '../pipeline.ts';
+import type { IngestSummary } from '../pipeline.ts';
 import type { RetryPolicy } from '../sink.ts';
-import type { Input } from './file.ts';
+import type { AppendResult, Spool } from '../spool.ts';
+import { ingestHttpBody, storeUnavailable } from './http-ingest.ts';
 import { httpTokens, tokenTable, type TokenTable } from './http-auth.ts';
-import { ACCEPTED_MEDIA_TYPES, contentCoding, decodeBody, fitJsonFraming, mediaKind, readBody, tooLarge } from './http-body.ts';
+import { ACCEPTED_MEDIA_TYPES, contentCoding, decodeBody, mediaKind, readBody, tooLarge } from './http-body.ts';
 
 /**
  * The HTTP push transport: `POST /v1/ingest/{format}` stores the records of the body and answers
@@ -43,8 +43,15 @@ export interface HttpCollectorOptions {
   insecureNoAuth?: boolean;
   /** Where KEYWATCH_HTTP_TOKEN_<TENANT> variables are read; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** How a lost store connection is retried within a request before answering 503. */
+  /** How a lost store connection is retried within a request before answering 503 (or spooling). */
   retry?: RetryPolicy;
+  /**
+   * Where bodies go, fsync'd, when the store stays unreachable after the in-request retry: the
+   * answer is then 202 (`SpooledResponse`), and 503 `spool_full` only when the spool cannot take
+   * the body. A replayer (ingest/spool-replayer.ts) stores them later, in order. Without a spool
+   * an unreachable store is answered 503 `store_unavailable`.
+   */
+  spool?: Spool;
 }
 
 /** Totals since start, over acknowledged (2xx) requests for the record counts. */
@@ -65,6 +72,8 @@ export interface HttpCollectorStats {
   waiting: number;
   /** True while a request's records are being written. */
   writing: boolean;
+  /** Requests acknowledged 202 with their body in the spool. */
+  spooled: number;
 }
 
 export interface HttpCollector {
@@ -78,7 +87,7 @@ export interface HttpCollector {
 /** Retries within a request are short: the client holds the connection, and can retry a 503 itself. */
 export const HTTP_RETRY: RetryPolicy = { attempts: 2, baseDelayMs: 500 };
 const STORE_RETRY_AFTER_S = 5;
-const SLICE = 1 << 20;
+const SPOOL_RETRY_AFTER_S = 30;
 
 /** Parses `HOST:PORT` (`[::1]:8080` for IPv6). */
 export function parseListen(listen: string): { host: string; port: number } {
@@ -123,6 +132,7 @@ interface RequestNote {
   quarantined?: number;
   dropped?: number;
   error?: string;
+  spooled?: boolean;
 }
 
 /** The body of a 200 answer. */
@@ -144,11 +154,28 @@ export interface IngestResponse {
 }
 
 /**
+ * The body of a 202 answer: the store was unreachable, so the records were written to the spool
+ * (fsync'd) and will be stored, in order, when it answers again. Record counts are not known yet.
+ */
+export interface SpooledResponse {
+  requestId: string;
+  tenant: string | null;
+  format: string;
+  spooled: true;
+  /** Decoded body bytes spooled. */
+  bytes: number;
+  /** The spool after this body: entries and bytes waiting. */
+  spool: { entries: number; bytes: number };
+}
+
+type Outcome = { spooled: false; summary: IngestSummary } | { spooled: true; append: AppendResult };
+
+/**
  * Starts the HTTP collector. Refuses to start without tokens unless `insecureNoAuth` is set and
  * the address is loopback.
  */
 export async function startHttpCollector(opts: HttpCollectorOptions): Promise<HttpCollector> {
-  const { store, config, clock } = opts;
+  const { store, config, clock, spool } = opts;
   const log = opts.logger ?? createLogger();
   const limits = config.http;
   const tokens = tokenTable(httpTokens(config, opts.env ?? process.env));
@@ -169,7 +196,7 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
     log.warn({ tokens: tokens.size }, '--insecure-no-auth ignored: tokens are configured, so every request needs one');
   }
 
-  const totals: HttpCollectorStats = { requests: 0, byStatus: {}, bytes: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, quarantined: {}, dropped: {}, batches: 0, chainHead: '', waiting: 0, writing: false };
+  const totals: HttpCollectorStats = { requests: 0, byStatus: {}, bytes: 0, read: 0, normalized: 0, inserted: 0, duplicates: 0, quarantined: {}, dropped: {}, batches: 0, chainHead: '', waiting: 0, writing: false, spooled: 0 };
   const notes = new WeakMap<FastifyRequest, RequestNote>();
   const inflight = new Set<Promise<void>>();
   let closing = false;
@@ -344,41 +371,36 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
 
       const batchIds: string[] = [];
       const origin = `http:${req.ip}#${req.id}`;
-      const bytes = fitJsonFraming(body.value, config.ingest.maxRecordBytes);
-      let consumed = 0;
-      const input: Input = {
-        transport: 'http',
-        origin,
-        sizeBytes: bytes.length,
-        bytesRead: () => consumed,
-        chunks: (async function* () {
-          for (let i = 0; i < bytes.length; i += SLICE) {
-            const slice = bytes.subarray(i, i + SLICE);
-            consumed += slice.length;
-            yield slice;
-          }
-        })(),
-      };
-      const run = tail.then(async () => {
+      const receivedAt = clock.now();
+      const toSpool = async (s: Spool): Promise<Outcome> => ({ spooled: true, append: await s.append({ format, tenant: tenant ?? null, origin, requestId: req.id, receivedAt: receivedAt.toISOString() }, body.value) });
+      const run = tail.then(async (): Promise<Outcome> => {
         leaveQueue();
+        // While spooled bodies wait, new ones join the spool behind them: nothing overtakes them.
+        if (spool && spool.size() > 0) return toSpool(spool);
         totals.writing = true;
         const t0 = performance.now();
         try {
-          return await ingest([input], {
+          const summary = await ingestHttpBody({
             store,
+            config,
             clock,
             format,
-            tenants: config.tenants,
-            defaultTenant: config.defaultTenant,
-            ...(tenant === undefined ? {} : { tenant }),
-            batchBytes: config.ingest.batchBytes,
-            maxRecordBytes: config.ingest.maxRecordBytes,
+            tenant,
+            origin,
+            body: body.value,
             onBatch: (r) => batchIds.push(r.batchId),
             retry: {
               ...(opts.retry ?? HTTP_RETRY),
               onRetry: ({ attempt, delayMs, error }) => log.warn({ req: req.id, attempt, delayMs, code: (error as { code?: string }).code, err: error.message }, 'store unavailable; retrying the batch'),
             },
           });
+          return { spooled: false, summary };
+        } catch (e) {
+          if (spool && storeUnavailable(e)) {
+            log.warn({ req: req.id, code: (e as KeywatchError).code, err: (e as Error).message }, 'store unavailable; request spooled');
+            return toSpool(spool);
+          }
+          throw e;
         } finally {
           totals.writing = false;
           meanWriteSeconds = 0.8 * meanWriteSeconds + 0.2 * ((performance.now() - t0) / 1000);
@@ -386,11 +408,11 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
       });
       tail = run.catch(() => undefined);
 
-      let summary: IngestSummary;
+      let outcome: Outcome;
       try {
-        summary = await run;
+        outcome = await run;
       } catch (e) {
-        if (isRetryable(e) || (isKeywatchError(e) && e.code === 'STORE_UNAVAILABLE')) {
+        if (storeUnavailable(e)) {
           reply.header('retry-after', String(STORE_RETRY_AFTER_S));
           log.warn({ req: req.id, code: (e as KeywatchError).code, err: (e as Error).message }, 'store unavailable; request not acknowledged');
           return fail(reply, { status: 503, code: 'store_unavailable', message: 'the store is unavailable; the records were not acknowledged, send them again later' });
@@ -401,8 +423,23 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
         }
         throw e;
       }
+      if (outcome.spooled) {
+        const a = outcome.append;
+        if (!a.ok) {
+          reply.header('retry-after', String(SPOOL_RETRY_AFTER_S));
+          const message = `the store is unavailable and the spool is full (${a.stats.entries} entries, ${a.stats.bytes} of ${a.stats.maxBytes} bytes; spool.maxBytes); the records were not acknowledged, send them again later`;
+          return fail(reply, { status: 503, code: 'spool_full', message });
+        }
+        totals.bytes += body.value.length;
+        totals.spooled++;
+        note.spooled = true;
+        const st = (spool as Spool).stats();
+        const spooled: SpooledResponse = { requestId: req.id, tenant: tenant ?? null, format, spooled: true, bytes: body.value.length, spool: { entries: st.entries, bytes: st.bytes } };
+        return reply.code(202).send(spooled);
+      }
+      const summary = outcome.summary;
 
-      totals.bytes += bytes.length;
+      totals.bytes += body.value.length;
       totals.read += summary.read;
       totals.normalized += summary.normalized;
       totals.inserted += summary.inserted;

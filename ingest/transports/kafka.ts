@@ -196,6 +196,14 @@ function kafkaClient(kafka: KafkaSettings, logger: Logger) {
 
 const toNumber = (offset: string) => Number(offset);
 
+/** True for a crash because the group coordinator no longer knows the group (see `rejoin`). */
+function groupLost(e: unknown): boolean {
+  let cause: unknown = e;
+  while (cause instanceof Error && (cause as { cause?: unknown }).cause !== undefined) cause = (cause as { cause?: unknown }).cause;
+  const type = (cause as { type?: unknown } | undefined)?.type;
+  return type === 'GROUP_ID_NOT_FOUND';
+}
+
 async function lagOf(admin: Admin, groupId: string, topics: readonly string[]): Promise<PartitionLag[]> {
   const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
   const out: PartitionLag[] = [];
@@ -500,8 +508,32 @@ export async function startKafkaConsumers(opts: KafkaConsumersOptions): Promise<
       logger.warn({ group: kafka.groupId, err: e.payload.error.message }, 'the Kafka consumer crashed; kafkajs restarts it');
       return;
     }
+    if (!stopRequested && groupLost(e.payload.error)) {
+      void rejoin(e.payload.error);
+      return;
+    }
     void shutdown(e.payload.error);
   });
+
+  // A broker that restarted without its state (librdkafka's mock, a cluster rebuilt from scratch)
+  // answers GROUP_ID_NOT_FOUND, which kafkajs counts as fatal and does not restart on. The group
+  // is joined again; with no committed offsets it starts at the beginning, and what was stored
+  // before counts as duplicates (event_id), not as new rows.
+  const rejoin = async (error: Error) => {
+    logger.warn({ group: kafka.groupId, err: error.message }, 'the Kafka consumer group is gone (the broker lost its state); joining it again');
+    for (let attempt = 1; !stopRequested; attempt++) {
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: topicNames, fromBeginning: true });
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch });
+        return;
+      } catch (e) {
+        const d = Math.min(baseDelayMs * 2 ** (attempt - 1), maxDelayMs);
+        logger.warn({ group: kafka.groupId, attempt, delayMs: d, err: (e as Error).message }, 'could not join the Kafka consumer group again; retrying');
+        await delay(d);
+      }
+    }
+  };
 
   /**
    * Waits `ms`, heartbeating meanwhile; gives up when stop() is asked for or the group starts

@@ -26,6 +26,10 @@ export interface ClickHouseServer {
   pid: number;
   dir: string;
   stop(): Promise<void>;
+  /** SIGKILL by pid, keeping the data directory and ports (a crash, for fault tests). */
+  kill(): Promise<void>;
+  /** Starts the server again on the same ports and data directory, after `kill`. */
+  restart(): Promise<void>;
 }
 
 export const MISSING_SERVER_MESSAGE = 'clickhouse-server is not installed; .ci/run installs it';
@@ -59,9 +63,14 @@ export function missingServerMustFail(): boolean {
   return process.env.CI === 'true';
 }
 
-export async function startClickHouseServer(): Promise<ClickHouseServer> {
-  const binary = findClickHouseServerBinary();
+/**
+ * `binary` overrides the Debian server, e.g. a modern single `clickhouse` binary (then run as
+ * `clickhouse server`), for tests that need the keywatch schema.
+ */
+export async function startClickHouseServer(opts: { binary?: string } = {}): Promise<ClickHouseServer> {
+  const binary = opts.binary ?? findClickHouseServerBinary();
   if (binary === undefined) throw new Error(MISSING_SERVER_MESSAGE);
+  const prefixArgs = /(^|\/)clickhouse$/.test(binary) ? ['server'] : [];
 
   const dir = await mkdtemp(join(tmpdir(), 'keywatch-clickhouse-'));
   const [httpPort, tcpPort] = await freePorts(2);
@@ -74,23 +83,28 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   await writeFile(join(dir, 'config.xml'), serverConfig(dir, httpPort, tcpPort));
   await writeFile(join(dir, 'users.xml'), usersConfig(username, password));
 
-  const stdoutFd = openSync(join(dir, 'stdout.log'), 'a');
-  const stderrFd = openSync(join(dir, 'stderr.log'), 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn(binary, [`--config-file=${join(dir, 'config.xml')}`], {
-      cwd: dir,
-      stdio: ['ignore', stdoutFd, stderrFd],
-      detached: false,
+  let child!: ChildProcess;
+  let exited!: Promise<number | null>;
+  const launch = () => {
+    const stdoutFd = openSync(join(dir, 'stdout.log'), 'a');
+    const stderrFd = openSync(join(dir, 'stderr.log'), 'a');
+    try {
+      child = spawn(binary, [...prefixArgs, `--config-file=${join(dir, 'config.xml')}`], {
+        cwd: dir,
+        stdio: ['ignore', stdoutFd, stderrFd],
+        detached: false,
+      });
+    } finally {
+      closeSync(stdoutFd);
+      closeSync(stderrFd);
+    }
+    const c = child;
+    exited = new Promise<number | null>((resolve) => {
+      c.once('exit', (code) => resolve(code));
+      c.once('error', () => resolve(-1));
     });
-  } finally {
-    closeSync(stdoutFd);
-    closeSync(stderrFd);
-  }
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
-    child.once('error', () => resolve(-1));
-  });
+  };
+  launch();
 
   // If the test process dies without calling stop(), do not leave the server behind.
   const killOnExit = (): void => { child.kill('SIGKILL'); };
@@ -102,10 +116,31 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
     await killByPid(child, exited);
     await rm(dir, { recursive: true, force: true });
   };
+  const server: ClickHouseServer = {
+    url,
+    username,
+    password,
+    version: '',
+    httpPort,
+    pid: -1,
+    dir,
+    stop,
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    restart: async () => {
+      launch();
+      server.pid = child.pid ?? -1;
+      await waitUntilReady(url, username, password, exited, dir);
+    },
+  };
 
   try {
-    const version = await waitUntilReady(url, username, password, exited, dir);
-    return { url, username, password, version, httpPort, pid: child.pid ?? -1, dir, stop };
+    server.version = await waitUntilReady(url, username, password, exited, dir);
+    server.pid = child.pid ?? -1;
+    return server;
   } catch (e) {
     await stop();
     throw e;

@@ -67,8 +67,10 @@ export function missingMockBrokerMustFail(): boolean {
 /**
  * Starts a mock cluster of `brokers` brokers with the given topics (name -> partitions). Topics the
  * tests do not create are auto-created by the mock (4 partitions) when a client asks for them.
+ * `port` makes the first broker listen there (to restart a broker in place; the mock keeps
+ * nothing, so topics, records and committed offsets start empty again).
  */
-export async function startMockBroker(opts: { brokers?: number; topics?: Record<string, number> } = {}): Promise<MockBroker> {
+export async function startMockBroker(opts: { brokers?: number; topics?: Record<string, number>; port?: number } = {}): Promise<MockBroker> {
   const b = buildMockBroker();
   if (!b.ok) throw new Error(b.message);
   const args = [String(opts.brokers ?? 1), ...Object.entries(opts.topics ?? {}).map(([t, n]) => `${t}:${n}`)];
@@ -76,7 +78,9 @@ export async function startMockBroker(opts: { brokers?: number; topics?: Record<
   const logDir = mkdtempSync(join(tmpdir(), 'keywatch-mockbroker-'));
   const logPath = join(logDir, 'stderr.log');
   const errFd = openSync(logPath, 'a');
-  const child = spawn(b.binary, args, { stdio: ['ignore', 'pipe', errFd] });
+  // A fixed port for the first broker lets a test restart the broker where its clients look for it.
+  const env = opts.port === undefined ? process.env : { ...process.env, MOCKBROKER_PORT: String(opts.port) };
+  const child = spawn(b.binary, args, { stdio: ['ignore', 'pipe', errFd], env });
   closeSync(errFd);
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? (signal ? -1 : null)));

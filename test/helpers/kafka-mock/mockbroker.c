@@ -3,6 +3,10 @@
  *
  *   mockbroker <brokers> [topic:partitions ...]
  *
+ * With MOCKBROKER_PORT=<port> in the environment, the first broker listens on that port instead
+ * of a free one, so that a test can restart "the same" broker where its clients look for it
+ * (librdkafka 2.0.2's mock has no API for this: see bind() below).
+ *
  * Prints the bootstrap address (host:port,host:port) as the first line of stdout, then serves.
  * The mock keeps everything in memory and has no CreateTopics API, so topics are created here;
  * others are auto-created by the mock with its default partition count when a client asks.
@@ -20,8 +24,29 @@
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
+/* librdkafka's mock binds each broker's listener to 127.0.0.1:0. This definition interposes on
+ * the libc bind() librdkafka calls: the first IPv4 bind to port 0 gets MOCKBROKER_PORT instead,
+ * with SO_REUSEADDR so that the port is free again at once after a previous broker was killed. */
+static int port_taken = 0;
+int bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  const char *want = getenv("MOCKBROKER_PORT");
+  if (!port_taken && want != NULL && addr != NULL && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in) &&
+      ((const struct sockaddr_in *)addr)->sin_port == 0) {
+    struct sockaddr_in sin = *(const struct sockaddr_in *)addr;
+    sin.sin_port = htons((unsigned short)atoi(want));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    port_taken = 1;
+    return (int)syscall(SYS_bind, fd, (const struct sockaddr *)&sin, (socklen_t)sizeof sin);
+  }
+  return (int)syscall(SYS_bind, fd, addr, len);
+}
 
 static int usage(void) {
   fprintf(stderr, "usage: mockbroker <brokers 1-9> [topic:partitions ...]\n");
