@@ -198,6 +198,13 @@ export const Config = z
         maxConnections: z.number().int().positive().default(1024),
         /** Largest request head (request line and headers); beyond it 431. Node's own default. */
         maxHeaderBytes: z.number().int().min(1024).default(16 * 1024),
+        /**
+         * When a request is answered, with a spool (`serve`): `stored` — 200 once its records are in
+         * the store, with their counts; `spooled` — 202 once the body is fsync'd in the spool, and
+         * the store is written behind, many requests per write (for many small requests: the
+         * counts show in /metrics). Without a spool (`collect`) always `stored`.
+         */
+        acknowledge: z.enum(['stored', 'spooled']).default('stored'),
       })
       .strict()
       .refine((h) => h.headersTimeoutMs <= h.requestTimeoutMs, { message: 'headersTimeoutMs must not exceed requestTimeoutMs', path: ['headersTimeoutMs'] })
@@ -212,6 +219,7 @@ export const Config = z
         keepAliveTimeoutMs: 72_000,
         maxConnections: 1024,
         maxHeaderBytes: 16 * 1024,
+        acknowledge: 'stored',
       }),
     /**
      * Where HTTP push bodies wait, fsync'd, while the store is unreachable (ingest/spool.ts); they

@@ -238,23 +238,35 @@ export async function writeBatchWithRetry(ctx: SinkContext, b: BatchInput, polic
   for (let attempt = 1; ; attempt++) {
     const batchId = randomUUID();
     try {
+      await discardLeftovers(ctx.store);
       return await writeBatch(ctx, b, batchId);
     } catch (e) {
+      if (isRetryable(e)) leftovers.add(batchId);
       if (!isRetryable(e) || attempt >= policy.attempts) throw e;
       const delayMs = policy.baseDelayMs * 2 ** (attempt - 1);
       policy.onRetry?.({ attempt, delayMs, error: e as Error });
       await sleep(delayMs);
-      await discardAttempt(ctx.store, batchId);
     }
   }
 }
 
-/** Best effort: if the store is still unreachable, the next attempt fails and says so. */
-async function discardAttempt(store: SinkContext['store'], batchId: string): Promise<void> {
-  const statements = [
-    'DELETE FROM raw_events WHERE batch_id = {b:String}',
-    'DELETE FROM quarantine WHERE batch_id = {b:String}',
-    "DELETE FROM key_events WHERE startsWith(raw_id, concat({b:String}, ':'))",
-  ];
-  for (const sql of statements) await store.exec(sql, { b: batchId }).catch(() => undefined);
+/**
+ * Batches whose write failed on a lost connection and whose partial rows are not yet removed.
+ * They are removed before the next write, and that write waits until they are: otherwise its
+ * deduplication would take a failed batch's events for stored ones, and the removal after it
+ * would lose them. Across a crash the ledger reports such rows as an interrupted ingest.
+ */
+const leftovers = new Set<string>();
+
+async function discardLeftovers(store: SinkContext['store']): Promise<void> {
+  for (const batchId of [...leftovers]) {
+    for (const sql of [
+      'DELETE FROM raw_events WHERE batch_id = {b:String}',
+      'DELETE FROM quarantine WHERE batch_id = {b:String}',
+      "DELETE FROM key_events WHERE startsWith(raw_id, concat({b:String}, ':'))",
+    ]) {
+      await store.exec(sql, { b: batchId });
+    }
+    leftovers.delete(batchId);
+  }
 }

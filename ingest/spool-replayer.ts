@@ -53,6 +53,9 @@ export interface SpoolReplayer {
   stop(): Promise<void>;
 }
 
+/** Most spooled requests stored in one ingest run. */
+const MAX_GROUP = 256;
+
 export function startSpoolReplayer(opts: SpoolReplayerOptions): SpoolReplayer {
   const { spool, store, config, clock } = opts;
   const log = opts.logger ?? createLogger();
@@ -105,16 +108,25 @@ export function startSpoolReplayer(opts: SpoolReplayerOptions): SpoolReplayer {
     }
   };
 
+  // Entries up to this seq are replayed one at a time (a group failed as a whole on one of them).
+  let singleUntil = -1;
   const loop = (async () => {
     while (!stopped) {
-      const entry = spool.peek();
-      if (!entry) {
+      const head = spool.peek();
+      if (!head) {
         settleDrained();
         idle = true;
         await pause(undefined);
         idle = false;
         continue;
       }
+      // Consecutive entries of one format and tenant are stored in one run: each run costs a
+      // fixed number of store round trips, so many small requests would otherwise drain slowly.
+      const group = head.seq <= singleUntil ? [head] : spool.peekMany(MAX_GROUP, config.ingest.batchBytes).filter((e, i, all) => {
+        const first = all[0] as typeof e;
+        return all.slice(0, i + 1).every((x) => x.meta.format === first.meta.format && x.meta.tenant === first.meta.tenant);
+      });
+      const entry = group[0] as typeof head;
       try {
         const summary = await ingestHttpBody({
           store,
@@ -124,19 +136,25 @@ export function startSpoolReplayer(opts: SpoolReplayerOptions): SpoolReplayer {
           tenant: entry.meta.tenant ?? undefined,
           origin: entry.meta.origin,
           body: entry.body,
+          more: group.slice(1).map((e) => ({ origin: e.meta.origin, body: e.body })),
           receivedAt: new Date(entry.meta.receivedAt),
           retry: { attempts: 1, baseDelayMs: base },
         });
-        spool.remove(entry.seq);
-        stats.replayed++;
+        spool.removeMany(group.map((e) => e.seq));
+        stats.replayed += group.length;
         stats.read += summary.read;
         stats.inserted += summary.inserted;
         stats.duplicates += summary.duplicates;
-        log.info({ spool: spool.dir, req: entry.meta.requestId, read: summary.read, inserted: summary.inserted, duplicates: summary.duplicates, left: spool.size() }, 'spooled request stored');
-        opts.onReplayed?.(entry.meta, summary);
+        log.info({ spool: spool.dir, req: entry.meta.requestId, requests: group.length, read: summary.read, inserted: summary.inserted, duplicates: summary.duplicates, left: spool.size() }, 'spooled requests stored');
+        for (const e of group) opts.onReplayed?.(e.meta, summary);
       } catch (e) {
         stats.failures++;
         if (isKeywatchError(e) && e.code === 'FORMAT_UNKNOWN') {
+          if (group.length > 1) {
+            // One of them cannot be told apart: retry them one by one, so only that one is rejected.
+            singleUntil = (group[group.length - 1] as typeof head).seq;
+            continue;
+          }
           // It was acknowledged (202) before its format could be told; it never will be.
           spool.reject(entry.seq, `request ${entry.meta.requestId}: ${e.message}`);
           continue;

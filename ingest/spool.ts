@@ -78,8 +78,15 @@ export interface Spool {
   append(meta: SpoolMeta, body: Buffer): Promise<AppendResult>;
   /** The oldest entry, or undefined when empty; corrupt files met on the way are moved aside. */
   peek(): SpoolEntry | undefined;
+  /**
+   * The oldest entries in order, as many as fit `maxEntries` and `maxBytes` of body (at least one
+   * when any waits); corrupt files met on the way are moved aside.
+   */
+  peekMany(maxEntries: number, maxBytes: number): SpoolEntry[];
   /** Removes an entry once its ingest returned. */
   remove(seq: number): void;
+  /** Removes several entries once their ingest returned, with one directory fsync. */
+  removeMany(seqs: readonly number[]): void;
   /** Moves an entry that can never be ingested to rejected/, with the reason logged. */
   reject(seq: number, reason: string): void;
   /** Entries waiting. */
@@ -270,6 +277,48 @@ export function openSpool(opts: SpoolOptions): Spool {
         }
       }
       return undefined;
+    },
+    peekMany(maxEntries, maxBytes) {
+      const out: SpoolEntry[] = [];
+      let size = 0;
+      let i = 0;
+      while (i < waiting.length && out.length < maxEntries) {
+        const w = waiting[i] as Waiting;
+        const name = fileName(w.seq);
+        let decoded: Decoded;
+        try {
+          decoded = decodeEntry(readFileSync(join(dir, name)));
+        } catch (e) {
+          decoded = { ok: false, reason: `unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+        }
+        if (!decoded.ok) {
+          waiting.splice(i, 1);
+          bytes -= w.bytes;
+          try {
+            moveAside(name, 'corrupt', decoded.reason);
+          } catch (e) {
+            log.error({ spool: dir, file: name, err: (e as Error).message }, 'spool entry is corrupt and could not be moved aside; skipped');
+          }
+          continue;
+        }
+        if (out.length > 0 && size + decoded.body.length > maxBytes) break;
+        out.push({ seq: w.seq, meta: decoded.meta, body: decoded.body });
+        size += decoded.body.length;
+        i++;
+      }
+      return out;
+    },
+    removeMany(seqs) {
+      const drop = new Set(seqs);
+      for (let i = waiting.length - 1; i >= 0; i--) {
+        const w = waiting[i] as Waiting;
+        if (!drop.has(w.seq)) continue;
+        waiting.splice(i, 1);
+        bytes -= w.bytes;
+        unlinkSync(join(dir, fileName(w.seq)));
+        counters.replayed++;
+      }
+      fsyncDir(dir);
     },
     remove(seq) {
       const i = waiting.findIndex((w) => w.seq === seq);

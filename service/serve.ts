@@ -12,6 +12,8 @@ import { every, type Schedule } from '../core/schedule.ts';
 import { runDetectors } from '../detectors/engine.ts';
 import { closeDestinations, deliverPending, destinationsFromConfig, enqueueAndDeliver } from '../detectors/outputs/deliver.ts';
 import type { Destination } from '../detectors/outputs/outbox.ts';
+import { openSpool, spoolDir, type Spool } from '../ingest/spool.ts';
+import { startSpoolReplayer, type SpoolReplayer } from '../ingest/spool-replayer.ts';
 import { httpTokens } from '../ingest/transports/http-auth.ts';
 import { isLoopback, parseListen, startHttpCollector, type HttpCollector } from '../ingest/transports/http.ts';
 import { startKafkaConsumers, type KafkaConsumers } from '../ingest/transports/kafka.ts';
@@ -63,6 +65,8 @@ const STORE_PING_TIMEOUT_MS = 5_000;
 /** A store call that succeeded this recently proves the store reachable without a ping. */
 const STORE_RECENT_MS = 5_000;
 const LAG_CACHE_MS = 5_000;
+/** How long a stopping service lets the spool replayer store what is waiting (inside the 10 s shutdown). */
+const SPOOL_DRAIN_ON_STOP_MS = 4_000;
 
 /** Runs `fn` with a time limit; the timer does not hold the process. */
 async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
@@ -91,6 +95,8 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const svc = config.service;
   const metrics = createMetrics({ processMetrics: o.processMetrics !== false });
   const cleanups: { name: string; fn: () => Promise<void> }[] = [];
+  let spool: Spool | undefined;
+  let replayer: SpoolReplayer | undefined;
   let failFatally: (e: Error) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (failFatally = reject));
   failed.catch(() => undefined);
@@ -155,7 +161,16 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
 
   let lagAt = 0;
   const beforeScrape = async () => {
-    if (collector) metrics.syncHttp(collector.stats());
+    if (collector) {
+      // Records the replayer stored (spooled bodies) count as HTTP intake too.
+      const h = collector.stats();
+      const r = replayer?.stats();
+      metrics.syncHttp(r ? { ...h, read: h.read + r.read, inserted: h.inserted + r.inserted, duplicates: h.duplicates + r.duplicates } : h);
+    }
+    if (spool) {
+      const st = spool.stats();
+      metrics.setSpool({ bytes: st.bytes, files: st.entries });
+    }
     if (consumers) {
       metrics.syncKafka(consumers.totals());
       if (Date.now() - lagAt > LAG_CACHE_MS) {
@@ -220,10 +235,23 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
     }
 
     // ---- Intake ------------------------------------------------------------------------------
-    // SPOOL (issue 8, helper D): pass the on-disk spool to startHttpCollector here (`spool` option)
-    // and start `startSpoolReplayer` beside it; feed its sizes to metrics.setSpool().
+    // HTTP bodies the store cannot take now (or all of them, with http.acknowledge: spooled) wait
+    // fsync'd in the spool; the replayer stores them in order. Stopping closes the collector first
+    // (reverse order), then gives the replayer a few seconds to drain; the rest waits on disk.
     if (collectorWanted) {
-      collector = await startHttpCollector({ store: s, config, clock, logger, host: httpListen.host, port: httpListen.port, insecureNoAuth: svc.collector.insecureNoAuth, env });
+      const sp = openSpool({ dir: spoolDir(config), maxBytes: config.spool.maxBytes, clock, logger });
+      spool = sp;
+      const r = startSpoolReplayer({ spool: sp, store: s, config, clock, logger });
+      replayer = r;
+      cleanups.push({
+        name: 'spool replayer',
+        fn: async () => {
+          await Promise.race([r.drained(), new Promise((res) => setTimeout(res, SPOOL_DRAIN_ON_STOP_MS).unref())]);
+          await r.stop();
+          if (sp.size() > 0) logger.warn({ spool: sp.dir, entries: sp.size() }, 'spool not drained at shutdown; it is replayed at the next start');
+        },
+      });
+      collector = await startHttpCollector({ store: s, config, clock, logger, host: httpListen.host, port: httpListen.port, insecureNoAuth: svc.collector.insecureNoAuth, env, spool: sp });
       const c = collector;
       cleanups.push({ name: 'HTTP collector', fn: async () => void (await c.close()) });
       logger.info({ address: c.address, auth: tokens.length > 0 ? 'tokens' : 'none (loopback)' }, 'HTTP collector listening');
@@ -385,7 +413,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
 
     // Event-to-alert: the intake totals are in memory, so looking at them often costs nothing.
     if (svc.detectOnIngest.enabled) {
-      const seen = () => (collector?.stats().inserted ?? 0) + (consumers?.totals().inserted ?? 0);
+      const seen = () => (collector?.stats().inserted ?? 0) + (replayer?.stats().inserted ?? 0) + (consumers?.totals().inserted ?? 0);
       let last = seen();
       let firstNew = 0;
       let lastNew = 0;

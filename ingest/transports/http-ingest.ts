@@ -22,26 +22,31 @@ export async function ingestHttpBody(o: {
   tenant: string | undefined;
   origin: string;
   body: Buffer;
+  /** More bodies of the same format and tenant, stored in the same run after `body` (spool replay). */
+  more?: readonly { origin: string; body: Buffer }[];
   retry: RetryPolicy;
   receivedAt?: Date;
   onBatch?: (r: BatchResult) => void;
 }): Promise<IngestSummary> {
-  const bytes = fitJsonFraming(o.body, o.config.ingest.maxRecordBytes);
-  let consumed = 0;
-  const input: Input = {
-    transport: 'http',
-    origin: o.origin,
-    sizeBytes: bytes.length,
-    bytesRead: () => consumed,
-    chunks: (async function* () {
-      for (let i = 0; i < bytes.length; i += SLICE) {
-        const slice = bytes.subarray(i, i + SLICE);
-        consumed += slice.length;
-        yield slice;
-      }
-    })(),
+  const toInput = (origin: string, body: Buffer): Input => {
+    const bytes = fitJsonFraming(body, o.config.ingest.maxRecordBytes);
+    let consumed = 0;
+    return {
+      transport: 'http',
+      origin,
+      sizeBytes: bytes.length,
+      bytesRead: () => consumed,
+      chunks: (async function* () {
+        for (let i = 0; i < bytes.length; i += SLICE) {
+          const slice = bytes.subarray(i, i + SLICE);
+          consumed += slice.length;
+          yield slice;
+        }
+      })(),
+    };
   };
-  return ingest([input], {
+  const inputs = [toInput(o.origin, o.body), ...(o.more ?? []).map((m) => toInput(m.origin, m.body))];
+  return ingest(inputs, {
     store: o.store,
     clock: o.clock,
     format: o.format,

@@ -9,7 +9,7 @@ import type { Config } from '../../core/config.ts';
 import { KeywatchError, isKeywatchError } from '../../core/errors.ts';
 import { createLogger, type Logger } from '../../core/logger.ts';
 import type { Store } from '../../storage/store.ts';
-import { COLLECTORS, collectorForFormat } from '../collectors.ts';
+import { COLLECTORS, collectorForFormat, sniffCollector } from '../collectors.ts';
 import type { IngestSummary } from '../pipeline.ts';
 import type { RetryPolicy } from '../sink.ts';
 import type { AppendResult, Spool } from '../spool.ts';
@@ -373,7 +373,14 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
       const origin = `http:${req.ip}#${req.id}`;
       const receivedAt = clock.now();
       const toSpool = async (s: Spool): Promise<Outcome> => ({ spooled: true, append: await s.append({ format, tenant: tenant ?? null, origin, requestId: req.id, receivedAt: receivedAt.toISOString() }, body.value) });
-      const run = tail.then(async (): Promise<Outcome> => {
+      // acknowledge: spooled — the body is acknowledged once it is fsync'd in the spool, and the
+      // replayer stores it behind the others, many requests per run. It skips the write queue.
+      const direct = spool !== undefined && limits.acknowledge === 'spooled';
+      if (direct && format === 'auto' && body.value.length > 0 && !sniffCollector(body.value.subarray(0, 64 * 1024).toString('utf8'))) {
+        const message = 'cannot tell what produced this body: no known log format in its first 64 KiB; name the format in the path, POST /v1/ingest/{format}';
+        return fail(reply, { status: 400, code: 'format_not_detected', message }, { formats: httpFormats() });
+      }
+      const run = direct ? (leaveQueue(), toSpool(spool)) : tail.then(async (): Promise<Outcome> => {
         leaveQueue();
         // While spooled bodies wait, new ones join the spool behind them: nothing overtakes them.
         if (spool && spool.size() > 0) return toSpool(spool);
@@ -406,7 +413,7 @@ export async function startHttpCollector(opts: HttpCollectorOptions): Promise<Ht
           meanWriteSeconds = 0.8 * meanWriteSeconds + 0.2 * ((performance.now() - t0) / 1000);
         }
       });
-      tail = run.catch(() => undefined);
+      if (!direct) tail = run.catch(() => undefined);
 
       let outcome: Outcome;
       try {

@@ -148,6 +148,54 @@ describe('HTTP push through a store outage', () => {
     }
   });
 
+  it('with http.acknowledge: spooled, answers 202 once the body is in the spool, stores many requests per run through an outage, and refuses an unrecognisable body at once', { timeout: 120_000 }, async () => {
+    const store = flaky(inner);
+    const ack = Config.parse({ http: { tokens: [{ tenant: 'acme', token: TOKEN }], acknowledge: 'spooled' } });
+    const spool = openSpool({ dir: join(dir.path, 'spool-ack'), maxBytes: 64 << 20, clock: systemClock, logger });
+    const collector = await startHttpCollector({ store, config: ack, clock: systemClock, logger, host: '127.0.0.1', port: 0, env: {}, spool });
+    const runs: number[] = [];
+    const replayer = startSpoolReplayer({ spool, store, config: ack, clock: systemClock, logger, baseDelayMs: 50, maxDelayMs: 400, onReplayed: () => runs.push(Date.now()) });
+    try {
+      const { lines, ids } = cloudTrailRecords(600, 41);
+      const requests = 60;
+      const per = lines.length / requests;
+      let next = 0;
+      const statuses: number[] = [];
+      const client = async () => {
+        for (let i = next++; i < requests; i = next++) {
+          if (i === 20) store.down = true;
+          if (i === 40) store.down = false;
+          const r = await push(collector.address, lines.slice(i * per, (i + 1) * per));
+          statuses[i] = r.status;
+        }
+      };
+      await Promise.all([client(), client(), client(), client()]);
+      // Every request is acknowledged by the spool, whatever the store is doing.
+      expect(statuses).toEqual(Array(requests).fill(202));
+
+      const unknown = await fetch(`${collector.address}/v1/ingest/auto`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/x-ndjson' },
+        body: 'this is no audit log at all\n',
+      });
+      expect(unknown.status).toBe(400);
+      expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('format_not_detected');
+
+      await replayer.drained();
+      expect(spool.stats()).toMatchObject({ entries: 0, corrupt: 0, rejected: 0 });
+      expect(replayer.stats().replayed).toBe(requests);
+      expect(store.failures).toBeGreaterThan(0);
+      // Stored in fewer runs than requests: consecutive bodies share a run (onReplayed fires per body, with the run's time).
+      expect(new Set(runs).size).toBeLessThan(requests);
+      expect(await countEvents(inner, ids)).toEqual({ sent: 600, stored: 600, rows: 600 });
+      const vc = await verifyChain(inner);
+      expect(vc, JSON.stringify(vc).slice(0, 2000)).toMatchObject({ ok: true });
+    } finally {
+      await collector.close();
+      await replayer.stop();
+    }
+  });
+
   it('answers 503 spool_full with Retry-After only when the spool cannot take the body, and stores what it took', { timeout: 60_000 }, async () => {
     const store = flaky(inner);
     const { lines, ids } = cloudTrailRecords(60, 23);
