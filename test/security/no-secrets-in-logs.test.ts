@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSoftHsmToken, missingSoftHsmMustFail, MISSING_SOFTHSM_MESSAGE, SOFTHSM_MODULE, softHsmAvailable } from '../../attestation/pkcs11/testing.ts';
 import { filesUnder, findSecrets, plantSecret, type PlantedSecret, type SecretHit } from '../helpers/secrets.ts';
+import { scheduleKeyDeletionRecord } from '../helpers/serve.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
 // Real keywatch commands as subprocesses, at debug level with --verbose, handed planted secrets
@@ -172,6 +173,43 @@ describe('no secrets in logs', () => {
     expect(r.err).toMatch(/retrying|ECONNREFUSED|Connection error/i);
     expect(leaks(r, [sasl], d)).toEqual([]);
   }, 90_000);
+
+  it('keywatch serve logs neither its tokens, the local API token nor a webhook secret, through intake, a wrong token, detection, failed delivery and shutdown', async () => {
+    const token = plantSecret('serve HTTP token', { prefix: 'serve-token-' });
+    const wrong = plantSecret('wrong token presented to serve', { prefix: 'serve-wrong-' });
+    const hookSecret = plantSecret('serve webhook secret', { prefix: 'serve-hook-' });
+    const d = workDir('serve', {
+      http: { listen: '127.0.0.1:0', tokens: [{ tenant: 'acme', token: token.value }], acknowledge: 'spooled' },
+      tenants: { '111122223333': 'acme' },
+      alerts: { webhook: { url: 'http://127.0.0.1:1/hook', secret: hookSecret.value, maxAttempts: 1 } },
+      service: { ops: { listen: '127.0.0.1:0' } },
+    });
+    const statuses: number[] = [];
+    let apiToken: PlantedSecret | undefined;
+    const r = await kw(d, ['--config', join(d, 'keywatch.config.json'), '--data-dir', join(d, 'store'), 'serve'], {
+      drive: async (output) => {
+        await until(() => /"event":"started"/.test(output()), 60_000);
+        const started = JSON.parse(/^\{"event":"started".*$/m.exec(output())?.[0] ?? '{}') as { http?: string };
+        expect(started.http).toBeDefined();
+        apiToken = { name: 'local API token', value: readFileSync(join(d, 'store', 'serve.token'), 'utf8').trim() };
+        const record = JSON.stringify(scheduleKeyDeletionRecord(new Date()));
+        const send = async (authorization: string) => {
+          const res = await fetch(`${started.http}/v1/ingest/aws-cloudtrail`, { method: 'POST', headers: { authorization, 'content-type': 'application/x-ndjson' }, body: `${record}\n` });
+          statuses.push(res.status);
+          await res.arrayBuffer();
+        };
+        await send(`Bearer ${token.value}`);
+        await send(`Bearer ${wrong.value}`);
+        // The detectors run on the new event and the delivery to the dead webhook fails and is logged.
+        await until(() => /alert delivery/.test(output()), 60_000);
+      },
+    });
+    expect(statuses).toEqual([202, 401]);
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(/alert delivery/);
+    expect(apiToken?.value.length).toBeGreaterThan(16);
+    expect(leaks(r, [token, wrong, hookSecret, apiToken as PlantedSecret], d).filter((h) => !h.where.endsWith('serve.token'))).toEqual([]);
+  }, 120_000);
 
   const hsm = softHsmAvailable();
   it.runIf(!hsm && missingSoftHsmMustFail())('needs SoftHSM2 in CI for the PIN case', () => {
