@@ -38,7 +38,8 @@ RUN test -f bin/keywatch.js \
  && mkdir -p /var/lib/keywatch \
  && chown keywatch:keywatch /var/lib/keywatch
 
-# KEYWATCH_DATA_DIR is used only by the embedded store, i.e. when KEYWATCH_CLICKHOUSE_URL is unset.
+# KEYWATCH_DATA_DIR holds the embedded store (when KEYWATCH_CLICKHOUSE_URL is unset), and with any
+# store the HTTP spool (<dir>/spool) and the file-ingest checkpoints: keep it on a volume.
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     KEYWATCH_DATA_DIR=/var/lib/keywatch
