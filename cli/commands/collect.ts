@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { createLogger } from '../../core/logger.ts';
+import { openSpool, spoolDir } from '../../ingest/spool.ts';
+import { startSpoolReplayer } from '../../ingest/spool-replayer.ts';
 import { parseListen, startHttpCollector, type HttpCollectorStats } from '../../ingest/transports/http.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 
@@ -52,11 +54,22 @@ export function collectCommand(globals: () => GlobalOptions): Command {
       const log = createLogger(process.env.KEYWATCH_LOG_LEVEL ?? 'info');
       const stats = await withStore(globals(), async (store, config) => {
         const { host, port } = parseListen(opts.listen ?? config.http.listen);
-        const collector = await startHttpCollector({ store, config, clock: systemClock, logger: log, host, port, insecureNoAuth: opts.insecureNoAuth === true });
+        // Bodies the store cannot take now wait fsync'd in the spool; the replayer stores them in order.
+        const spool = openSpool({ dir: spoolDir(config), maxBytes: config.spool.maxBytes, clock: systemClock, logger: log });
+        const replayer = startSpoolReplayer({ spool, store, config, clock: systemClock, logger: log });
+        const collector = await startHttpCollector({ store, config, clock: systemClock, logger: log, host, port, insecureNoAuth: opts.insecureNoAuth === true, spool }).catch(async (e: unknown) => {
+          await replayer.stop();
+          throw e;
+        });
         process.stdout.write(`listening on ${collector.address}\n`);
         const signal = await signals.stopped;
         log.info({ signal }, 'stopping: answering the requests in flight');
-        return collector.close();
+        const stats = await collector.close();
+        await Promise.race([replayer.drained(), new Promise((r) => setTimeout(r, 4_000).unref())]);
+        await replayer.stop();
+        if (spool.size() > 0) log.warn({ spool: spool.dir, entries: spool.size() }, 'spool not drained at shutdown; it is stored at the next start');
+        const r = replayer.stats();
+        return { ...stats, read: stats.read + r.read, inserted: stats.inserted + r.inserted, duplicates: stats.duplicates + r.duplicates };
       }, { remote: { refuse: 'it already runs the HTTP collector on its http.listen address' } }).finally(signals.dispose);
       process.stdout.write(opts.json ? JSON.stringify(stats) + '\n' : formatCollectSummary(stats) + '\n');
     });
