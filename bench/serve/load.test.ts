@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlertFor, JsonlFollower, PLANT_DETECTOR, plantedDeletion } from './incident.ts';
-import { BatchSource, nextRate, runStep, type Answer } from './load.ts';
+import { BatchSource, nextRate, runStep, waitSpoolEmpty, type Answer } from './load.ts';
+import { metricValue, parseOpsMetrics, summarizeBacklog } from './ops-metrics.ts';
 import { summarize } from './percentiles.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'keywatch-bench-serve-test-'));
@@ -144,5 +145,117 @@ describe('runStep', () => {
     agent.destroy();
     source.close();
     expect(answers.every((a) => a.status === 200 || a.status === 429)).toBe(true);
+  });
+});
+
+describe('the spool backlog from /metrics', () => {
+  const text = [
+    '# HELP keywatch_spool_files Files in the HTTP collector spool waiting to be stored.',
+    '# TYPE keywatch_spool_files gauge',
+    'keywatch_spool_files 3',
+    'keywatch_spool_bytes 1950000',
+    'keywatch_events_inserted_total{transport="kafka"} 7',
+    'keywatch_events_inserted_total{transport="http"} 12500',
+    'keywatch_spool_files_extra 99',
+  ].join('\n');
+
+  it('reads the spool gauges and the HTTP inserted counter, matching names and labels exactly', () => {
+    expect(parseOpsMetrics(text)).toEqual({ spoolFiles: 3, spoolBytes: 1950000, httpInserted: 12500 });
+    expect(metricValue(text, 'keywatch_events_inserted_total', { transport: 'kafka' })).toBe(7);
+    expect(metricValue(text, 'keywatch_events_inserted_total', { transport: 'file' })).toBeNull();
+    expect(metricValue(text, 'keywatch_spool_files_extra')).toBe(99);
+  });
+
+  it('refuses an answer without spool gauges, and counts nothing inserted before the first insert', () => {
+    expect(() => parseOpsMetrics('keywatch_events_inserted_total{transport="http"} 1\n')).toThrow(/keywatch_spool_files/);
+    expect(parseOpsMetrics('keywatch_spool_files 0\nkeywatch_spool_bytes 0\n').httpInserted).toBe(0);
+  });
+
+  const step = { stepMs: 9_000, batch: 500, rate: 1000, maxBacklogSeconds: 5 };
+  const series = (files: number[]) => files.map((f, i) => ({ atMs: i * 1000, files: f, bytes: f * 650_000 }));
+
+  it('says the store keeps up when the backlog stays flat and small', () => {
+    const b = summarizeBacklog(series([1, 2, 2, 3, 2, 3, 2, 3, 2, 2]), step);
+    expect(b).toMatchObject({ endFiles: 2, endEvents: 1000, endSeconds: 1, maxFiles: 3, growing: false, storeKeepsUp: true });
+  });
+
+  it('takes a sawtooth backlog, as the replayer empties many entries at a time, for a store that keeps up', () => {
+    const b = summarizeBacklog(series([0, 6, 0, 6, 0, 6, 0, 6, 0, 6]), step);
+    expect(b.growing).toBe(false);
+    expect(b).toMatchObject({ endFiles: 6, endSeconds: 3, storeKeepsUp: true });
+  });
+
+  it('says the store does not keep up when the backlog grows through the step', () => {
+    const b = summarizeBacklog(series([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), step);
+    expect(b.growing).toBe(true);
+    expect(b.storeKeepsUp).toBe(false);
+  });
+
+  it('says the store does not keep up when a flat backlog holds more seconds of load than allowed', () => {
+    const b = summarizeBacklog(series([12, 12, 12, 12, 12, 12, 12, 12, 12, 12]), step);
+    expect(b).toMatchObject({ growing: false, endSeconds: 6, storeKeepsUp: false });
+  });
+});
+
+describe('runStep with spooled acknowledgements', () => {
+  let server: Server;
+  let base: string;
+  let spoolFiles = 0;
+  let inserted = 0;
+  beforeAll(async () => {
+    let n = 0;
+    server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`keywatch_spool_files ${spoolFiles}\nkeywatch_spool_bytes ${spoolFiles * 100}\nkeywatch_events_inserted_total{transport="http"} ${inserted}\n`);
+        return;
+      }
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString('utf8')));
+      req.on('end', () => {
+        const lines = body.trim().split('\n').length;
+        // Every fourth request is answered 200 with counts, as a collector acknowledging `stored` would.
+        const status = ++n % 4 === 0 ? 200 : 202;
+        spoolFiles++;
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(status === 202 ? { requestId: `r${n}`, tenant: 'acme', format: 'aws-cloudtrail', spooled: true, bytes: body.length, spool: { entries: spoolFiles, bytes: 0 } } : { inserted: lines, duplicates: 0, quarantined: {} }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('counts only 202 answers as acknowledged, reads no counts from them, and samples the spool backlog', async () => {
+    const file = join(dir, 'spooled.ndjson');
+    writeFileSync(file, Array.from({ length: 50 }, (_, i) => JSON.stringify({ eventID: `s${i}` })).join('\n') + '\n');
+    const source = new BatchSource(file, 'q');
+    const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+    const r = await runStep({ url: new URL('/v1/ingest/aws-cloudtrail', base), token: 't'.repeat(32), source, agent, rate: 100, batch: 10, seconds: 1.2, p99Ms: 200, drainMs: 5_000, giveUpMs: 5_000, stopped: () => false, ackStatus: 202, metricsUrl: `${base}/metrics`, sampleMs: 200 });
+    agent.destroy();
+    source.close();
+    expect(r.requests).toBe(12);
+    expect(r.statuses).toEqual({ '200': 3, '202': 9 });
+    expect(r.ackStatus).toBe(202);
+    expect(r.ackedEvents).toBe(90);
+    expect(r.inserted).toBe(0);
+    expect(r.acksKeepUp).toBe(false);
+    expect(r.passed).toBe(false);
+    expect(r.insertedAtStart).toBe(0);
+    // The fake spool only grows: the backlog is growing and ends at the 12 entries.
+    expect(r.backlog).toMatchObject({ endFiles: 12, endEvents: 120, growing: true, storeKeepsUp: false });
+    expect(r.backlog?.samples).toBeGreaterThanOrEqual(3);
+  });
+
+  it('waits for the spool to empty and says how long that took, or gives up at the limit', async () => {
+    spoolFiles = 4;
+    expect(await waitSpoolEmpty(`${base}/metrics`, 300)).toBeNull();
+    setTimeout(() => {
+      spoolFiles = 0;
+      inserted = 40;
+    }, 300);
+    const seconds = await waitSpoolEmpty(`${base}/metrics`, 5_000);
+    expect(seconds).not.toBeNull();
+    expect(seconds as number).toBeGreaterThanOrEqual(0.2);
   });
 });

@@ -3,6 +3,7 @@ import { Agent, request } from 'node:http';
 import { StringDecoder } from 'node:string_decoder';
 import { parseArgs } from 'node:util';
 import { isMain } from '../ingest/paths.ts';
+import { fetchOpsMetrics, summarizeBacklog, type BacklogSample, type BacklogSummary } from './ops-metrics.ts';
 import { summarize, type LatencySummary } from './percentiles.ts';
 
 /**
@@ -13,9 +14,13 @@ import { summarize, type LatencySummary } from './percentiles.ts';
  *
  * Either fixed steps (`--rates 500,1000`) or a search (`--search`): the rate doubles from
  * `--start` until a step fails, then bisects between the last step that passed and the first that
- * failed. A step passes when every request was acknowledged (200), the acknowledged rate kept up
- * with the offered one and p99 stayed under `--p99-ms`. SIGTERM ends the current step early and
- * still prints the result. One JSON line per step on stderr, the whole result on stdout.
+ * failed. A step passes when every request was acknowledged, the acknowledged rate kept up
+ * with the offered one and p99 stayed under `--p99-ms`. `--ack stored` (default): the
+ * acknowledgement is a 200 with the counts of what was stored; `--ack spooled`: a 202, the body is
+ * in the server's spool and stored behind. With `--metrics-url` (serve's /metrics) the spool
+ * backlog is sampled during each step, and the store must keep up too (ops-metrics.ts
+ * `summarizeBacklog`); the next step waits until the spool is empty. SIGTERM ends the current step
+ * early and still prints the result. One JSON line per step on stderr, the whole result on stdout.
  *
  * The token comes from KEYWATCH_BENCH_TOKEN, never from the command line (ps shows arguments).
  *
@@ -33,13 +38,15 @@ export interface StepResult {
   events: number;
   ackedRequests: number;
   ackedEvents: number;
-  /** Sums over the acknowledged requests' answers. */
+  /** Sums over the 200 answers' counts (a 202 carries none: zero with `--ack spooled`). */
   inserted: number;
   duplicates: number;
   quarantined: number;
   /** Answers by status code; `error` for a connection error, `unanswered` for a request cut off by the drain limit. */
   statuses: Record<string, number>;
-  /** Acknowledgement latency in ms, from the moment the request was due to the end of its answer (200s only). */
+  /** The status that acknowledges: 200 (stored) or 202 (spooled). */
+  ackStatus: number;
+  /** Acknowledgement latency in ms, from the moment the request was due to the end of its answer (acknowledgements only). */
   latencyMs: LatencySummary;
   /** Same for every answer, errors included. */
   latencyAllMs: LatencySummary;
@@ -48,6 +55,20 @@ export interface StepResult {
   drainSeconds: number;
   /** Why the step ended before its time, when it did. */
   endedEarly: string | null;
+  /** Every request acknowledged, at (nearly) the offered rate. */
+  acksKeepUp: boolean;
+  /** The spool backlog over the step (with a metrics URL), null without one. */
+  backlog: BacklogSummary | null;
+  /** Seconds from the step's last answer until the spool was empty again (null without a metrics URL, or when it did not empty within the limit). */
+  spoolDrainSeconds: number | null;
+  /**
+   * Events the HTTP intake stored (/metrics) from the step's start until its spool was empty, over
+   * that time: the replayer's throughput when the store is the bottleneck, the offered rate when not.
+   */
+  storedEventsPerSecond: number | null;
+  /** `keywatch_events_inserted_total{transport="http"}` just before the step (null without a metrics URL). */
+  insertedAtStart: number | null;
+  /** `acksKeepUp`, and the store kept up with the spool (when there is a backlog to judge). */
   keepsUp: boolean;
   passed: boolean;
   /** Wall clock (ms since epoch) of the step's start and of its last answer, to line up server RSS samples. */
@@ -63,7 +84,7 @@ export interface LoadResult {
   steps: StepResult[];
   /** The highest offered rate of a step that passed, or null when none did. */
   sustainedEventsPerSecond: number | null;
-  /** Every request that got a 200, so that the store can be checked against it. */
+  ackStatus: number;
   /**
    * Every request of every step. An answer that came after its step's drain limit is counted here
    * (`lateAckedRequests`), not in its step: the store holds its records all the same.
@@ -175,6 +196,17 @@ function post(agent: Agent, url: URL, token: string, body: Buffer, events: numbe
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
 
+/** Polls /metrics until the spool is empty: the seconds that took, or null after `limitMs`. */
+export async function waitSpoolEmpty(metricsUrl: string, limitMs: number, stopped: () => boolean = () => false): Promise<number | null> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < limitMs && !stopped()) {
+    const m = await fetchOpsMetrics(metricsUrl).catch(() => null);
+    if (m && m.spoolFiles === 0) return Math.round(performance.now() - t0) / 1000;
+    await sleep(100);
+  }
+  return null;
+}
+
 export interface StepOptions {
   url: URL;
   token: string;
@@ -190,13 +222,45 @@ export interface StepOptions {
   stopped: () => boolean;
   /** Requests still unanswered when the step's result is made are added here, to be awaited before the totals. */
   late?: { add(p: Promise<Answer>): unknown };
+  /** 200 (default) or 202. */
+  ackStatus?: number;
+  /** serve's /metrics, to sample the spool backlog every `sampleMs` (500). */
+  metricsUrl?: string;
+  sampleMs?: number;
+  /** See `summarizeBacklog`; default 5. */
+  maxBacklogSeconds?: number;
+}
+
+/** Samples the spool backlog until stopped; a failed scrape is skipped (the step's figures say how many samples there were). */
+function sampleBacklog(url: string, t0: number, everyMs: number): { stop(): Promise<BacklogSample[]> } {
+  const samples: BacklogSample[] = [];
+  let inFlight: Promise<void> = Promise.resolve();
+  const take = () =>
+    fetchOpsMetrics(url).then(
+      (m) => void samples.push({ atMs: Math.round(performance.now() - t0), files: m.spoolFiles, bytes: m.spoolBytes }),
+      () => undefined,
+    );
+  const timer = setInterval(() => {
+    inFlight = inFlight.then(take);
+  }, everyMs);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+      await take();
+      return samples;
+    },
+  };
 }
 
 /** One open-loop step: a batch is due every batch/rate seconds, whatever the answers do. */
 export async function runStep(o: StepOptions): Promise<StepResult> {
   const intervalMs = (1000 * o.batch) / o.rate;
+  const ackStatus = o.ackStatus ?? 200;
+  const insertedAtStart = o.metricsUrl ? await fetchOpsMetrics(o.metricsUrl).then((m) => m.httpInserted, () => null) : null;
   const startedAt = Date.now();
   const t0 = performance.now();
+  const sampler = o.metricsUrl ? sampleBacklog(o.metricsUrl, t0, o.sampleMs ?? 500) : null;
   const end = t0 + o.seconds * 1000;
   const pending = new Map<number, { due: number; promise: Promise<Answer> }>();
   const answers: Answer[] = [];
@@ -241,15 +305,18 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
   for (const p of pending.values()) o.late?.add(p.promise);
   const last = answers.reduce((m, a) => Math.max(m, a.at), stepEnd);
   const elapsed = (stepEnd - t0) / 1000;
+  const samples = sampler ? await sampler.stop() : null;
 
   const statuses: Record<string, number> = {};
   for (const a of answers) statuses[String(a.status)] = (statuses[String(a.status)] ?? 0) + 1;
   if (unanswered > 0) statuses.unanswered = unanswered;
-  const acked = answers.filter((a) => a.status === 200);
+  const acked = answers.filter((a) => a.status === ackStatus);
   let inserted = 0;
   let duplicates = 0;
   let quarantined = 0;
   for (const a of acked) {
+    // A 202 says only that the body is in the spool: nothing to count yet.
+    if (a.status !== 200) continue;
     const r = JSON.parse(a.body) as { inserted: number; duplicates: number; quarantined: Record<string, number> };
     inserted += r.inserted;
     duplicates += r.duplicates;
@@ -261,7 +328,9 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
   const latencyMs = summarize(acked.map((a) => a.ms));
   // Kept up: everything sent was acknowledged, and at (nearly) the offered rate; the 5% allows
   // for the last answers arriving after the step's end.
-  const keepsUp = endedEarly === null && acked.length === sent && ackedEventsPerSecond >= 0.95 * o.rate;
+  const acksKeepUp = endedEarly === null && acked.length === sent && ackedEventsPerSecond >= 0.95 * o.rate;
+  const backlog = samples && samples.length > 0 ? summarizeBacklog(samples, { stepMs: o.seconds * 1000, batch: o.batch, rate: o.rate, maxBacklogSeconds: o.maxBacklogSeconds ?? 5 }) : null;
+  const keepsUp = acksKeepUp && (backlog === null || backlog.storeKeepsUp);
   return {
     offeredEventsPerSecond: o.rate,
     sentEventsPerSecond: Math.round(sentEvents / (endedEarly === null ? o.seconds : Math.max(elapsed, 1e-3))),
@@ -274,11 +343,17 @@ export async function runStep(o: StepOptions): Promise<StepResult> {
     duplicates,
     quarantined,
     statuses,
+    ackStatus,
     latencyMs,
     latencyAllMs: summarize(answers.map((a) => a.ms)),
     seconds: Math.round(elapsed * 1000) / 1000,
     drainSeconds: Math.round(((last - stepEnd) / 1000) * 1000) / 1000,
     endedEarly,
+    acksKeepUp,
+    backlog,
+    spoolDrainSeconds: null,
+    storedEventsPerSecond: null,
+    insertedAtStart,
     keepsUp,
     passed: keepsUp && latencyMs.count > 0 && latencyMs.p99 < o.p99Ms,
     startedAt,
@@ -339,6 +414,10 @@ async function main(): Promise<void> {
       'give-up-ms': { type: 'string', default: '5000' },
       'pause-ms': { type: 'string', default: '1000' },
       'id-prefix': { type: 'string', default: 'b' },
+      ack: { type: 'string', default: 'stored' },
+      'metrics-url': { type: 'string' },
+      'max-backlog-seconds': { type: 'string', default: '5' },
+      'spool-drain-ms': { type: 'string', default: '60000' },
     },
     strict: true,
   });
@@ -357,6 +436,11 @@ async function main(): Promise<void> {
   const maxSteps = Math.round(num('max-steps', values['max-steps']));
   const fixed = values.rates?.split(',').map((r) => num('rates', r));
   if (!fixed && !values.search) throw new Error('give --rates R1,R2,... or --search');
+  if (values.ack !== 'stored' && values.ack !== 'spooled') throw new Error(`--ack must be stored or spooled, got ${values.ack}`);
+  const ackStatus = values.ack === 'spooled' ? 202 : 200;
+  const metricsUrl = values['metrics-url'];
+  const maxBacklogSeconds = num('max-backlog-seconds', values['max-backlog-seconds']);
+  const spoolDrainMs = num('spool-drain-ms', values['spool-drain-ms']);
 
   let stopped = false;
   process.on('SIGTERM', () => (stopped = true));
@@ -407,8 +491,23 @@ async function main(): Promise<void> {
         giveUpMs: num('give-up-ms', values['give-up-ms']),
         stopped: () => stopped,
         late: lateSink,
+        ackStatus,
+        metricsUrl,
+        maxBacklogSeconds,
       });
       steps.push(step);
+      // The next step starts on an empty spool, or it would store this step's backlog.
+      if (metricsUrl && !stopped) {
+        const drained = await waitSpoolEmpty(metricsUrl, spoolDrainMs, () => stopped);
+        step.spoolDrainSeconds = drained;
+        const now = await fetchOpsMetrics(metricsUrl).catch(() => null);
+        if (drained !== null && now && step.insertedAtStart !== null) step.storedEventsPerSecond = Math.round((now.httpInserted - step.insertedAtStart) / ((Date.now() - step.startedAt) / 1000));
+        if (drained === null) {
+          process.stderr.write(`${JSON.stringify(step)}\n`);
+          process.stderr.write(`load: the spool was not empty ${spoolDrainMs / 1000} s after the step; ending the search\n`);
+          break;
+        }
+      }
       process.stderr.write(`${JSON.stringify(step)}\n`);
       if (!stopped) await sleep(num('pause-ms', values['pause-ms']));
     }
@@ -423,13 +522,14 @@ async function main(): Promise<void> {
   const passed = steps.filter((s) => s.passed).map((s) => s.offeredEventsPerSecond);
   const sum = (f: (s: StepResult) => number) => steps.reduce((a, s) => a + f(s), 0);
   // Settled by now, or cut off by the agent's destruction (then they count as not acknowledged).
-  const lateAnswers = (await Promise.all([...late].map((p) => Promise.race([p, Promise.resolve(null)])))).filter((a): a is Answer => a !== null && a.status === 200);
-  const lateBodies = lateAnswers.map((a) => JSON.parse(a.body) as { inserted: number; duplicates: number; quarantined: Record<string, number> });
+  const lateAnswers = (await Promise.all([...late].map((p) => Promise.race([p, Promise.resolve(null)])))).filter((a): a is Answer => a !== null && a.status === ackStatus);
+  const lateBodies = lateAnswers.filter((a) => a.status === 200).map((a) => JSON.parse(a.body) as { inserted: number; duplicates: number; quarantined: Record<string, number> });
   const result: LoadResult = {
     batchEvents: batch,
     connections,
     stepSeconds,
     p99LimitMs: p99Ms,
+    ackStatus,
     steps,
     sustainedEventsPerSecond: passed.length > 0 ? Math.max(...passed) : null,
     totals: {

@@ -8,17 +8,22 @@ import { parseArgs } from 'node:util';
 import { ensureEventsFile } from '../ingest/generate.ts';
 import { OUT_DIR, REPO_ROOT } from '../ingest/paths.ts';
 import { isAlertFor, JsonlFollower, PLANT_DETECTOR, plantedDeletion } from './incident.ts';
-import type { LoadResult, StepResult } from './load.ts';
+import { waitSpoolEmpty, type LoadResult, type StepResult } from './load.ts';
+import { fetchOpsMetrics, type OpsMetrics } from './ops-metrics.ts';
 
 /**
- * `npm run bench:serve -- [--server collect|serve] [options]`: HTTP ingest load against a keywatch
- * server on loopback, and the time from a planted incident to its alert line.
+ * `npm run bench:serve -- [--server serve|collect] [--ack spooled|stored] [options]`: HTTP ingest
+ * load against a keywatch server on loopback, and the time from a planted incident to its alert line.
  *
  * The server (`node bin/keywatch.js <server> --config F`) runs as a subprocess on a fresh temporary
- * data directory; the load comes from another process (load.ts). The rate search finds the highest
- * offered rate whose acknowledgements keep up with p99 under 200 ms; with `serve`, incidents are then
- * planted idle and under background load and the JSONL alert file is watched for them. The store is
- * checked at the end to hold exactly the acknowledged events. One JSON line on stdout, also written
+ * data directory; the load comes from another process (load.ts). `--ack` sets serve's
+ * `http.acknowledge`: `spooled` (the default with serve) acknowledges 202 once the body is in the
+ * spool, `stored` (collect has only this) 200 once it is in the store. The rate search finds the
+ * highest offered rate whose acknowledgements keep up with p99 under 200 ms and, with serve, whose
+ * spool backlog the store keeps up with; with `serve`, incidents are then planted idle and under
+ * background load and the JSONL alert file is watched for them. Then the spool is left to drain
+ * (the time to store what was acknowledged), and the store is checked to hold exactly the
+ * acknowledged events. One JSON line on stdout, also written
  * to bench/out/serve-<timestamp>.json and bench/out/serve-latest.json. Exits 0 whether or not the
  * targets are met; non-zero when the server or the load generator fails or the store check fails.
  */
@@ -160,7 +165,7 @@ function startLoad(args: string[], token: string, logPath: string): LoadChild {
       try {
         const s = JSON.parse(l) as StepResult;
         log(
-          `  offered ${s.offeredEventsPerSecond}/s, acked ${s.ackedEventsPerSecond}/s, p50/p99/max ${s.latencyMs.p50}/${s.latencyMs.p99}/${s.latencyMs.max} ms over ${s.latencyMs.count} requests, statuses ${JSON.stringify(s.statuses)}${s.endedEarly ? `, ended early: ${s.endedEarly}` : ''} -> ${s.endedEarly?.startsWith('stopped') ? 'stopped' : s.passed ? 'pass' : s.keepsUp ? 'keeps up, p99 too high' : 'falls behind'}`,
+          `  offered ${s.offeredEventsPerSecond}/s, acked ${s.ackedEventsPerSecond}/s, p50/p99/max ${s.latencyMs.p50}/${s.latencyMs.p99}/${s.latencyMs.max} ms over ${s.latencyMs.count} requests, statuses ${JSON.stringify(s.statuses)}${s.backlog ? `, spool backlog at the end ${s.backlog.endFiles} entries (${s.backlog.endSeconds} s of load; max ${s.backlog.maxFiles}${s.backlog.growing ? ', growing' : ''}), empty ${s.spoolDrainSeconds ?? '?'} s later, stored ${s.storedEventsPerSecond ?? '?'}/s from the step's start until then` : ''}${s.endedEarly ? `, ended early: ${s.endedEarly}` : ''} -> ${s.endedEarly?.startsWith('stopped') ? 'stopped' : s.passed ? 'pass' : s.keepsUp ? 'keeps up, p99 too high' : s.acksKeepUp ? 'acks keep up, the store does not' : 'falls behind'}`,
         );
       } catch {
         // Not a step line.
@@ -191,7 +196,7 @@ interface PlantResult {
   inserted: number;
 }
 
-async function plantAndWait(o: { ingestUrl: string; token: string; follower: JsonlFollower; phase: 'idle' | 'load'; timeoutMs: number }): Promise<PlantResult> {
+async function plantAndWait(o: { ingestUrl: string; token: string; follower: JsonlFollower; phase: 'idle' | 'load'; timeoutMs: number; ackStatus: number }): Promise<PlantResult> {
   const plant = plantedDeletion(new Date());
   const sentWall = Date.now();
   const t0 = performance.now();
@@ -213,7 +218,7 @@ async function plantAndWait(o: { ingestUrl: string; token: string; follower: Jso
     status = e instanceof Error ? e.name : 'error';
   }
   const result: PlantResult = { phase: o.phase, status, ackMs, alertMs: null, detectedAfterMs: null, alertId: null, inserted };
-  if (status !== 200) return result;
+  if (status !== o.ackStatus) return result;
   while (performance.now() - t0 < o.timeoutMs) {
     for (const line of o.follower.poll()) {
       if (!isAlertFor(line, plant)) continue;
@@ -227,10 +232,12 @@ async function plantAndWait(o: { ingestUrl: string; token: string; follower: Jso
   return result;
 }
 
-function serverConfig(o: { server: string; dataDir: string; listen: string; opsListen: string; token: string; alertsFile: string }): Record<string, unknown> {
+function serverConfig(o: { server: string; ack: 'stored' | 'spooled'; dataDir: string; listen: string; opsListen: string; token: string; alertsFile: string }): Record<string, unknown> {
+  const http: Record<string, unknown> = { listen: o.listen, tokens: [{ tenant: 'acme', token: o.token }] };
+  if (o.server === 'serve') http.acknowledge = o.ack;
   const config: Record<string, unknown> = {
     dataDir: o.dataDir,
-    http: { listen: o.listen, tokens: [{ tenant: 'acme', token: o.token }] },
+    http,
     tenants: { '111122223333': 'acme' },
     alerts: { jsonlFile: o.alertsFile },
   };
@@ -261,7 +268,10 @@ async function waitReady(url: string, exited: Promise<unknown>, timeoutMs: numbe
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      server: { type: 'string', default: 'collect' },
+      server: { type: 'string', default: 'serve' },
+      ack: { type: 'string' },
+      'max-backlog-seconds': { type: 'string', default: '5' },
+      'drain-timeout-seconds': { type: 'string', default: '120' },
       events: { type: 'string', default: '200000' },
       batch: { type: 'string', default: '500' },
       connections: { type: 'string', default: '4' },
@@ -282,6 +292,11 @@ async function main(): Promise<void> {
   // Another checkout's bin/keywatch.js can be measured with this harness (its own node_modules).
   const bin = resolve(values['keywatch-bin'] ?? join(REPO_ROOT, 'bin', 'keywatch.js'));
   if (!['collect', 'serve'].includes(server)) throw new Error(`--server must be collect or serve, got ${server}`);
+  const ack = (values.ack ?? (server === 'serve' ? 'spooled' : 'stored')) as 'stored' | 'spooled';
+  if (ack !== 'stored' && ack !== 'spooled') throw new Error(`--ack must be stored or spooled, got ${ack}`);
+  if (ack === 'spooled' && server !== 'serve') throw new Error('--ack spooled needs a spool, which only serve has: use --server serve or --ack stored');
+  const ackStatus = ack === 'spooled' ? 202 : 200;
+  const drainTimeoutMs = Number(values['drain-timeout-seconds']) * 1000;
   const events = Number(values.events);
   if (!Number.isInteger(events) || events <= 0) throw new Error(`--events must be a positive integer, got ${values.events}`);
   const plants = Number(values.plants);
@@ -303,7 +318,7 @@ async function main(): Promise<void> {
   const ingestUrl = `${baseUrl}/v1/ingest/aws-cloudtrail`;
   const alertsFile = join(work, 'alerts.jsonl');
   const configPath = join(work, 'keywatch.config.json');
-  writeFileSync(configPath, JSON.stringify(serverConfig({ server, dataDir: join(work, 'data'), listen, opsListen: `127.0.0.1:${opsPort}`, token, alertsFile }), null, 2), { mode: 0o600 });
+  writeFileSync(configPath, JSON.stringify(serverConfig({ server, ack, dataDir: join(work, 'data'), listen, opsListen: `127.0.0.1:${opsPort}`, token, alertsFile }), null, 2), { mode: 0o600 });
 
   const serverLog = `${prefix}-server.log`;
   const serverFd = openSync(serverLog, 'w');
@@ -344,7 +359,22 @@ async function main(): Promise<void> {
     sampler = sampleServer(pid);
     const idleRssMb = round(procStatusKb(pid, 'VmRSS') / 1024);
 
-    const loadArgs = ['--url', baseUrl, '--file', file.path, '--batch', values.batch as string, '--connections', values.connections as string, '--step-seconds', values['step-seconds'] as string];
+    const metricsUrl = server === 'serve' ? `http://127.0.0.1:${opsPort}/metrics` : null;
+    const loadArgs = [
+      '--url',
+      baseUrl,
+      '--file',
+      file.path,
+      '--batch',
+      values.batch as string,
+      '--connections',
+      values.connections as string,
+      '--step-seconds',
+      values['step-seconds'] as string,
+      '--ack',
+      ack,
+      ...(metricsUrl ? ['--metrics-url', metricsUrl, '--max-backlog-seconds', values['max-backlog-seconds'] as string] : []),
+    ];
     log(values.rates ? `load steps at ${values.rates} events/s` : `searching the sustained rate from ${values.start} events/s, at most ${values['max-steps']} steps of ${values['step-seconds']} s`);
     const search = startLoad(
       [...loadArgs, '--id-prefix', 's', ...(values.rates ? ['--rates', values.rates] : ['--search', '--start', values.start as string, '--max-steps', values['max-steps'] as string])],
@@ -355,6 +385,9 @@ async function main(): Promise<void> {
     const steps = load.steps.map((s) => ({ ...s, server: windowStats(sampler?.samples ?? [], s.startedAt, s.endedAt) }));
     const keptUp = load.steps.filter((s) => s.keepsUp).map((s) => s.offeredEventsPerSecond);
     const maxKeptUp = keptUp.length > 0 ? Math.max(...keptUp) : null;
+    // The plants start on an empty spool, so that their alert time is not the search's backlog.
+    const drainAfterSearchSeconds = metricsUrl ? await waitSpoolEmpty(metricsUrl, drainTimeoutMs) : null;
+    if (metricsUrl) log(`spool after the search: ${drainAfterSearchSeconds === null ? `not empty within ${drainTimeoutMs / 1000} s` : `empty after ${drainAfterSearchSeconds} s`}`);
 
     // Event-to-alert: only a server that runs detectors on new events has an alert feed to watch.
     let eventToAlert: Record<string, unknown>;
@@ -369,7 +402,7 @@ async function main(): Promise<void> {
       log(`event-to-alert, idle: ${plants} planted ScheduleKeyDeletion records, watching ${alertsFile}`);
       await sleep(2_000);
       for (let i = 0; i < plants; i++) {
-        const r = await plantAndWait({ ingestUrl, token, follower, phase: 'idle', timeoutMs: alertTimeoutMs });
+        const r = await plantAndWait({ ingestUrl, token, follower, phase: 'idle', timeoutMs: alertTimeoutMs, ackStatus });
         planted.push(r);
         log(`  idle plant ${i + 1}: ack ${r.ackMs} ms, alert ${r.alertMs === null ? `none within ${alertTimeoutMs / 1000} s` : `${r.alertMs} ms`}`);
         if (i === 0 && r.alertMs === null) break;
@@ -382,7 +415,7 @@ async function main(): Promise<void> {
         const bg = startLoad([...loadArgs, '--id-prefix', 'g', '--rates', String(bgRate), '--step-seconds', '600'], token, loadLog);
         await sleep(3_000);
         for (let i = 0; i < plants; i++) {
-          const r = await plantAndWait({ ingestUrl, token, follower, phase: 'load', timeoutMs: alertTimeoutMs });
+          const r = await plantAndWait({ ingestUrl, token, follower, phase: 'load', timeoutMs: alertTimeoutMs, ackStatus });
           planted.push(r);
           log(`  plant under load ${i + 1}: ack ${r.ackMs} ms, alert ${r.alertMs === null ? `none within ${alertTimeoutMs / 1000} s` : `${r.alertMs} ms`}`);
           await sleep(1_500);
@@ -412,6 +445,29 @@ async function main(): Promise<void> {
       };
     }
 
+    // What was acknowledged 202 is stored behind: wait for the spool to empty before counting.
+    // Replayer throughput = events the HTTP intake stored (/metrics) over the time the spool took to empty.
+    let drain: Record<string, unknown> | null = null;
+    if (metricsUrl) {
+      const before: OpsMetrics = await fetchOpsMetrics(metricsUrl);
+      const t0 = performance.now();
+      const seconds = before.spoolFiles === 0 ? 0 : await waitSpoolEmpty(metricsUrl, drainTimeoutMs);
+      const after: OpsMetrics = await fetchOpsMetrics(metricsUrl);
+      const period = (performance.now() - t0) / 1000;
+      const storedEvents = after.httpInserted - before.httpInserted;
+      drain = {
+        backlogFiles: before.spoolFiles,
+        backlogBytes: before.spoolBytes,
+        seconds,
+        drained: seconds !== null,
+        storedEvents,
+        eventsPerSecond: seconds !== null && seconds > 0 ? Math.round(storedEvents / period) : null,
+        afterSearchSeconds: drainAfterSearchSeconds,
+        httpInsertedTotal: after.httpInserted,
+      };
+      log(`spool at the end: ${before.spoolFiles} entries (${before.spoolBytes} bytes), ${seconds === null ? `not empty within ${drainTimeoutMs / 1000} s` : `empty after ${seconds} s`}, ${storedEvents} events stored meanwhile`);
+    }
+
     // With serve, the store is read while the server holds it (through its local API).
     let liveCount: Record<string, unknown> | null = null;
     if (server === 'serve') {
@@ -429,13 +485,15 @@ async function main(): Promise<void> {
     const stored = await countStoredEvents(bin, configPath);
 
     const loads = [load, ...(background ? [background] : [])];
-    const ackedEvents = loads.reduce((a, l) => a + l.totals.ackedEvents, 0) + planted.filter((p) => p.status === 200).length;
-    const inserted = loads.reduce((a, l) => a + l.totals.inserted, 0) + planted.reduce((a, p) => a + p.inserted, 0);
-    const notAcknowledgedRequests = loads.reduce((a, l) => a + l.totals.notAcknowledged, 0) + planted.filter((p) => p.status !== 200).length;
-    // collect prints its totals as JSON when it stops: a second witness of what was acknowledged.
+    const ackedEvents = loads.reduce((a, l) => a + l.totals.ackedEvents, 0) + planted.filter((p) => p.status === ackStatus).length;
+    // A 202 carries no counts: with spooled acks only the store and /metrics witness what was stored.
+    const inserted = ack === 'stored' ? loads.reduce((a, l) => a + l.totals.inserted, 0) + planted.reduce((a, p) => a + p.inserted, 0) : null;
+    const notAcknowledgedRequests = loads.reduce((a, l) => a + l.totals.notAcknowledged, 0) + planted.filter((p) => p.status !== ackStatus).length;
+    // collect prints its totals as JSON when it stops, serve counts them in /metrics: a second witness.
     const closing = server === 'collect' ? (serverOut.trim().split('\n').pop() ?? '') : '';
-    const serverInserted = closing.startsWith('{') ? (JSON.parse(closing) as { inserted: number }).inserted : null;
+    const serverInserted = closing.startsWith('{') ? (JSON.parse(closing) as { inserted: number }).inserted : ((drain?.httpInsertedTotal as number | undefined) ?? null);
     const verify = {
+      ack,
       ackedEvents,
       serverReportedInserted: serverInserted,
       insertedByAnswers: inserted,
@@ -444,7 +502,8 @@ async function main(): Promise<void> {
       liveCount,
       notAcknowledgedRequests,
       lateAckedRequests: loads.reduce((a, l) => a + l.totals.lateAckedRequests, 0),
-      ok: stored.ids === ackedEvents && inserted === ackedEvents && (serverInserted === null || serverInserted === ackedEvents),
+      spoolDrained: drain === null ? null : drain.drained,
+      ok: stored.ids === ackedEvents && stored.rows === ackedEvents && (inserted === null || inserted === ackedEvents) && (serverInserted === null || serverInserted === ackedEvents) && drain?.drained !== false,
     };
 
     const sustained = load.sustainedEventsPerSecond;
@@ -454,14 +513,16 @@ async function main(): Promise<void> {
     const result = {
       bench: 'serve',
       server,
+      ack,
       batchEvents: load.batchEvents,
       connections: load.connections,
       stepSeconds: load.stepSeconds,
       avgEventBytes: file.avgEventBytes,
       sustainedEventsPerSecond: sustained,
-      sustainedStep: best ? { latencyMs: best.latencyMs, ackedEventsPerSecond: best.ackedEventsPerSecond } : null,
+      sustainedStep: best ? { latencyMs: best.latencyMs, ackedEventsPerSecond: best.ackedEventsPerSecond, backlog: best.backlog, spoolDrainSeconds: best.spoolDrainSeconds } : null,
       maxKeptUpEventsPerSecond: maxKeptUp,
       steps,
+      drain,
       eventToAlert,
       verify,
       serverProcess: { readySeconds, idleRssMb, peakRssMb, stopSeconds: stop.seconds, exit: stop.signal ?? stop.code },
@@ -477,7 +538,7 @@ async function main(): Promise<void> {
     writeFileSync(`${prefix}.json`, `${line}\n`);
     copyFileSync(`${prefix}.json`, join(OUT_DIR, 'serve-latest.json'));
     process.stdout.write(`${line}\n`);
-    if (!verify.ok) throw new Error(`the store holds ${stored.ids} distinct events, the server acknowledged ${ackedEvents} (answers say ${inserted} inserted; ${notAcknowledgedRequests} requests not acknowledged)`);
+    if (!verify.ok) throw new Error(`the store holds ${stored.ids} distinct events in ${stored.rows} rows, the server acknowledged ${ackedEvents} (answers say ${inserted ?? 'nothing (202)'} inserted, the server ${serverInserted ?? '?'}; ${notAcknowledgedRequests} requests not acknowledged${drain?.drained === false ? '; the spool did not drain' : ''})`);
   } finally {
     sampler?.stop();
     for (const c of children) if (c !== srv) c.kill('SIGTERM');
