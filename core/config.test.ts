@@ -67,7 +67,7 @@ describe('configuration', () => {
     expect(c.service.ops.listen).toBe('0.0.0.0:9464');
     expect(c.service.schedules).toEqual({ detect: '* * * * *', deliver: '* * * * *', slo: '*/5 * * * *', report: { cron: '0 6 1 1,4,7,10 *', outDir: join(dir.path, 'reports'), pdf: false } });
     expect(c.service.shutdownTimeoutMs).toBe(10_000);
-    expect(c.service.detectOnIngest).toEqual({ enabled: true, debounceMs: 1_000, pollMs: 250 });
+    expect(c.service.detectOnIngest).toEqual({ enabled: true, debounceMs: 1_000, pollMs: 250, detectors: 'signatures' });
   });
 
   it('names each unknown key at its own path, and a bad cron expression at its key', () => {

@@ -110,9 +110,15 @@ const Service = z
         debounceMs: z.number().int().min(0).default(1_000),
         /** How often the intake counters are looked at (cheap, in memory). */
         pollMs: z.number().int().min(10).default(250),
+        /**
+         * Which detectors these runs use: `signatures` (the eight that judge single events: deletion,
+         * policy, grants, cross-account use, imports, HSM admin, audit integrity — fast, so an
+         * incident reaches the feed in seconds) or `all`. The schedule runs all of them either way.
+         */
+        detectors: z.enum(['signatures', 'all']).default('signatures'),
       })
       .strict()
-      .default({ enabled: true, debounceMs: 1_000, pollMs: 250 }),
+      .default({ enabled: true, debounceMs: 1_000, pollMs: 250, detectors: 'signatures' }),
     /** SIGTERM/SIGINT: stop intake, flush, commit offsets and exit within this time, else exit forcibly. */
     shutdownTimeoutMs: z.number().int().min(1_000).default(10_000),
     /**
@@ -376,7 +382,7 @@ export const Config = z
       ops: { listen: '127.0.0.1:9464' },
       collector: { enabled: 'auto', insecureNoAuth: false },
       schedules: { detect: '* * * * *', deliver: '* * * * *', slo: '*/5 * * * *' },
-      detectOnIngest: { enabled: true, debounceMs: 1_000, pollMs: 250 },
+      detectOnIngest: { enabled: true, debounceMs: 1_000, pollMs: 250, detectors: 'signatures' },
       shutdownTimeoutMs: 10_000,
       localApi: { enabled: true },
     }),

@@ -12,7 +12,7 @@ import type { Store } from '../storage/store.ts';
 import type { DetectorCase, DetectorCases } from './cases.ts';
 import { Severity, type Detector } from './detector.ts';
 import { runDetectors } from './engine.ts';
-import { DETECTORS } from './registry.ts';
+import { DETECTORS, SIGNATURE_DETECTORS } from './registry.ts';
 
 // Every registered detector: its catalogue entry is complete, its file and cases file are where
 // the registry says, and each case fires or stays quiet on an otherwise empty store.
@@ -117,5 +117,15 @@ describe.each(allCases.map(({ d, cases }) => [d.id, d, cases] as const))('detect
   it.each(cases.quiet.map((c) => [c.name, c] as const))('stays quiet: %s', async (_name, c) => {
     const r = await runCase(d, c);
     expect(r.alerts.filter((a) => a.status === 'open')).toEqual([]);
+  });
+});
+
+describe('the signature detectors run on every batch of new events in keywatch serve', () => {
+  it('names registered detectors that need no history', () => {
+    for (const id of SIGNATURE_DETECTORS) {
+      const d = DETECTORS.find((x) => x.id === id);
+      expect(d, id).toBeDefined();
+      expect(d?.historyDays, id).toBeUndefined();
+    }
   });
 });

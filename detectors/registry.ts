@@ -22,6 +22,21 @@ import { failureSpike } from './failure-spike.ts';
 import { burst } from './burst.ts';
 
 /** Every detector, one line each; `detectors/catalogue.test.ts` checks each has its cases. */
+/**
+ * The signature detectors: each judges single events (or a key's own state change), needs no
+ * history or baseline, and is cheap enough to run on every batch of new events.
+ */
+export const SIGNATURE_DETECTORS: readonly string[] = [
+  'key-disabled-or-deleted',
+  'cross-account-use',
+  'external-grant',
+  'policy-widened',
+  'key-material-deleted-or-expiring',
+  'key-import',
+  'hsm-admin-operation',
+  'audit-log-integrity',
+];
+
 export const DETECTORS: readonly Detector[] = [
   keyDisabledOrDeleted,
   crossAccountUse,

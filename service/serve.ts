@@ -10,6 +10,7 @@ import { KeywatchError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { every, type Schedule } from '../core/schedule.ts';
 import { runDetectors } from '../detectors/engine.ts';
+import { SIGNATURE_DETECTORS } from '../detectors/registry.ts';
 import { closeDestinations, deliverPending, destinationsFromConfig, enqueueAndDeliver } from '../detectors/outputs/deliver.ts';
 import type { Destination } from '../detectors/outputs/outbox.ts';
 import { openSpool, spoolDir, type Spool } from '../ingest/spool.ts';
@@ -205,20 +206,10 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   try {
     const opened = await openStore(config);
     cleanups.push({ name: 'store', fn: () => opened.close() });
-    // In-flight writes are counted so a detector run never sets its watermark past a batch still being written.
-    let writes = 0;
-    store = instrumentStore(
-      opened,
-      (op, seconds, ok) => {
-        metrics.observeStore(op, seconds, ok);
-        if (ok) lastStoreSuccess = Date.now();
-      },
-      {
-        onWrite: (delta) => {
-          writes += delta;
-        },
-      },
-    );
+    store = instrumentStore(opened, (op, seconds, ok) => {
+      metrics.observeStore(op, seconds, ok);
+      if (ok) lastStoreSuccess = Date.now();
+    });
     storeError = undefined;
     const s = store;
     const info = await s.info();
@@ -289,18 +280,14 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
         throw e;
       }
     };
-    const intakeBusy = () => writes > 0 || (collector?.stats().writing ?? false);
-    const untilIntakeIdle = async () => {
-      const until = Date.now() + 5_000;
-      while (intakeBusy() && Date.now() < until && !stopping) await new Promise((r) => setTimeout(r, 20));
-    };
 
-    const detectAndDeliver = () =>
+    const detectAndDeliver = (only?: readonly string[]) =>
       job('detect', async () => {
-        await untilIntakeIdle();
+        // No wait for writes in flight: the engine's watermarks stop at the newest visible
+        // ingest_time, so a batch being written now is examined by the next run.
         const now = clock.now();
         const t0 = performance.now();
-        const result = await runDetectors({ store: s, now, config: config.detect, tenantAccounts: Object.keys(config.tenants) });
+        const result = await runDetectors({ store: s, now, config: config.detect, tenantAccounts: Object.keys(config.tenants), ...(only ? { only } : {}) });
         metrics.observeDetect(result.runs, result.alerts, (performance.now() - t0) / 1000);
         const open = result.alerts.filter((a) => a.status === 'open');
         logger.info({ alerts: open.length, suppressed: result.alerts.length - open.length, seconds: Number(((performance.now() - t0) / 1000).toFixed(3)) }, 'detectors ran');
@@ -311,22 +298,28 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       });
 
     // Requests made while a run is going collapse into one follow-up run.
+    // A follow-up asked for by a full run (the schedule) is a full run.
     let detectRunning: Promise<void> | undefined;
     let detectAgain: Promise<void> | undefined;
-    const detectNow = (reason: string): Promise<void> => {
+    let againFull = false;
+    const detectNow = (reason: string, o: { signaturesOnly?: boolean } = {}): Promise<void> => {
       if (stopping) return Promise.resolve();
       if (!detectRunning) {
-        logger.debug({ reason }, 'detector run');
-        detectRunning = inLane(detectAndDeliver).finally(() => {
+        const only = o.signaturesOnly ? SIGNATURE_DETECTORS : undefined;
+        logger.debug({ reason, detectors: only ? 'signatures' : 'all' }, 'detector run');
+        detectRunning = inLane(() => detectAndDeliver(only)).finally(() => {
           detectRunning = undefined;
         });
         return detectRunning;
       }
+      if (!o.signaturesOnly) againFull = true;
       detectAgain ??= detectRunning
         .catch(() => undefined)
         .then(() => {
           detectAgain = undefined;
-          return detectNow(reason);
+          const full = againFull;
+          againFull = false;
+          return detectNow(reason, { signaturesOnly: !full });
         });
       return detectAgain;
     };
@@ -428,7 +421,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
         // Runs after a quiet spell of debounceMs, or at least every 3 x debounceMs under steady traffic.
         if (firstNew && (t - lastNew >= svc.detectOnIngest.debounceMs || t - firstNew >= 3 * svc.detectOnIngest.debounceMs)) {
           firstNew = 0;
-          void detectNow('new events').catch(() => undefined);
+          void detectNow('new events', { signaturesOnly: svc.detectOnIngest.detectors === 'signatures' }).catch(() => undefined);
         }
       }, svc.detectOnIngest.pollMs);
       pollTimer.unref();
