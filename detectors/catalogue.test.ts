@@ -122,10 +122,7 @@ describe.each(allCases.map(({ d, cases }) => [d.id, d, cases] as const))('detect
 
 describe('the signature detectors run on every batch of new events in keywatch serve', () => {
   it('names registered detectors that need no history', () => {
-    for (const id of SIGNATURE_DETECTORS) {
-      const d = DETECTORS.find((x) => x.id === id);
-      expect(d, id).toBeDefined();
-      expect(d?.historyDays, id).toBeUndefined();
-    }
+    expect(DETECTORS.map((d) => d.id)).toEqual(expect.arrayContaining([...SIGNATURE_DETECTORS]));
+    for (const id of SIGNATURE_DETECTORS) expect(DETECTORS.find((x) => x.id === id)?.historyDays, id).toBeUndefined();
   });
 });

@@ -6,6 +6,7 @@ import type { Store } from '../storage/store.ts';
 import type { IngestSummary } from './pipeline.ts';
 import type { Spool, SpoolMeta } from './spool.ts';
 import { ingestHttpBody, storeUnavailable } from './transports/http-ingest.ts';
+import type { HttpCollectorStats } from './transports/http.ts';
 
 /**
  * Drains a spool into the store, oldest entry first. An entry is removed only after its ingest
@@ -49,9 +50,15 @@ export interface SpoolReplayer {
   stats(): SpoolReplayerStats;
   /** Resolves when the spool is empty (at once if it is). */
   drained(): Promise<void>;
-  /** Stops after the entry being stored, if any; entries left stay in the spool for next time. */
-  stop(): Promise<void>;
+  /**
+   * Stops after the entry being stored, if any; entries left stay in the spool for next time.
+   * With `drainMs`, first waits up to that long for the spool to empty (a graceful shutdown).
+   */
+  stop(o?: { drainMs?: number }): Promise<void>;
 }
+
+/** How long a stopping collector or service lets the replayer store what waits (inside serve's 10 s shutdown). */
+export const SPOOL_DRAIN_ON_STOP_MS = 4_000;
 
 /** Most spooled requests stored in one ingest run. */
 const MAX_GROUP = 256;
@@ -122,10 +129,12 @@ export function startSpoolReplayer(opts: SpoolReplayerOptions): SpoolReplayer {
       }
       // Consecutive entries of one format and tenant are stored in one run: each run costs a
       // fixed number of store round trips, so many small requests would otherwise drain slowly.
-      const group = head.seq <= singleUntil ? [head] : spool.peekMany(MAX_GROUP, config.ingest.batchBytes).filter((e, i, all) => {
-        const first = all[0] as typeof e;
-        return all.slice(0, i + 1).every((x) => x.meta.format === first.meta.format && x.meta.tenant === first.meta.tenant);
-      });
+      let group = [head];
+      if (head.seq > singleUntil) {
+        const next = spool.peekMany(MAX_GROUP, config.ingest.batchBytes);
+        const end = next.findIndex((e) => e.meta.format !== head.meta.format || e.meta.tenant !== head.meta.tenant);
+        group = end === -1 ? next : next.slice(0, end);
+      }
       const entry = group[0] as typeof head;
       try {
         const summary = await ingestHttpBody({
@@ -166,19 +175,31 @@ export function startSpoolReplayer(opts: SpoolReplayerOptions): SpoolReplayer {
     }
   })();
 
+  const drained = (): Promise<void> =>
+    spool.size() === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          drainWaiters.push(resolve);
+        });
+
   return {
     stats: () => ({ ...stats }),
-    drained: () =>
-      spool.size() === 0
-        ? Promise.resolve()
-        : new Promise<void>((resolve) => {
-            drainWaiters.push(resolve);
-          }),
-    stop: async () => {
+    drained,
+    stop: async (o = {}) => {
+      if (o.drainMs !== undefined && spool.size() > 0) {
+        const drainMs = o.drainMs;
+        await Promise.race([drained(), new Promise((r) => setTimeout(r, drainMs).unref())]);
+        if (spool.size() > 0) log.warn({ spool: spool.dir, entries: spool.size() }, 'spool not drained at shutdown; it is stored at the next start');
+      }
       stopped = true;
       unsubscribe();
       wake?.();
       await loop;
     },
   };
+}
+
+/** HTTP collector totals with what the replayer stored from the spool counted in. */
+export function withReplayed(h: HttpCollectorStats, r: SpoolReplayerStats): HttpCollectorStats {
+  return { ...h, read: h.read + r.read, inserted: h.inserted + r.inserted, duplicates: h.duplicates + r.duplicates };
 }

@@ -321,13 +321,7 @@ export function openSpool(opts: SpoolOptions): Spool {
       fsyncDir(dir);
     },
     remove(seq) {
-      const i = waiting.findIndex((w) => w.seq === seq);
-      if (i === -1) return;
-      const [w] = waiting.splice(i, 1);
-      bytes -= (w as Waiting).bytes;
-      unlinkSync(join(dir, fileName(seq)));
-      fsyncDir(dir);
-      counters.replayed++;
+      this.removeMany([seq]);
     },
     reject(seq, reason) {
       const i = waiting.findIndex((w) => w.seq === seq);

@@ -14,7 +14,7 @@ import { SIGNATURE_DETECTORS } from '../detectors/registry.ts';
 import { closeDestinations, deliverPending, destinationsFromConfig, enqueueAndDeliver } from '../detectors/outputs/deliver.ts';
 import type { Destination } from '../detectors/outputs/outbox.ts';
 import { openSpool, spoolDir, type Spool } from '../ingest/spool.ts';
-import { startSpoolReplayer, type SpoolReplayer } from '../ingest/spool-replayer.ts';
+import { SPOOL_DRAIN_ON_STOP_MS, startSpoolReplayer, withReplayed, type SpoolReplayer } from '../ingest/spool-replayer.ts';
 import { httpTokens } from '../ingest/transports/http-auth.ts';
 import { isLoopback, parseListen, startHttpCollector, type HttpCollector } from '../ingest/transports/http.ts';
 import { startKafkaConsumers, type KafkaConsumers } from '../ingest/transports/kafka.ts';
@@ -66,8 +66,6 @@ const STORE_PING_TIMEOUT_MS = 5_000;
 /** A store call that succeeded this recently proves the store reachable without a ping. */
 const STORE_RECENT_MS = 5_000;
 const LAG_CACHE_MS = 5_000;
-/** How long a stopping service lets the spool replayer store what is waiting (inside the 10 s shutdown). */
-const SPOOL_DRAIN_ON_STOP_MS = 4_000;
 
 /** Runs `fn` with a time limit; the timer does not hold the process. */
 async function within<T>(ms: number, what: string, fn: () => Promise<T>): Promise<T> {
@@ -164,9 +162,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
   const beforeScrape = async () => {
     if (collector) {
       // Records the replayer stored (spooled bodies) count as HTTP intake too.
-      const h = collector.stats();
-      const r = replayer?.stats();
-      metrics.syncHttp(r ? { ...h, read: h.read + r.read, inserted: h.inserted + r.inserted, duplicates: h.duplicates + r.duplicates } : h);
+      metrics.syncHttp(replayer ? withReplayed(collector.stats(), replayer.stats()) : collector.stats());
     }
     if (spool) {
       const st = spool.stats();
@@ -236,11 +232,7 @@ export async function startService(o: ServiceOptions): Promise<RunningService> {
       replayer = r;
       cleanups.push({
         name: 'spool replayer',
-        fn: async () => {
-          await Promise.race([r.drained(), new Promise((res) => setTimeout(res, SPOOL_DRAIN_ON_STOP_MS).unref())]);
-          await r.stop();
-          if (sp.size() > 0) logger.warn({ spool: sp.dir, entries: sp.size() }, 'spool not drained at shutdown; it is replayed at the next start');
-        },
+        fn: () => r.stop({ drainMs: SPOOL_DRAIN_ON_STOP_MS }),
       });
       collector = await startHttpCollector({ store: s, config, clock, logger, host: httpListen.host, port: httpListen.port, insecureNoAuth: svc.collector.insecureNoAuth, env, spool: sp });
       const c = collector;

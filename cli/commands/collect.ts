@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { systemClock } from '../../core/clock.ts';
 import { createLogger } from '../../core/logger.ts';
 import { openSpool, spoolDir } from '../../ingest/spool.ts';
-import { startSpoolReplayer } from '../../ingest/spool-replayer.ts';
+import { SPOOL_DRAIN_ON_STOP_MS, startSpoolReplayer, withReplayed } from '../../ingest/spool-replayer.ts';
 import { parseListen, startHttpCollector, type HttpCollectorStats } from '../../ingest/transports/http.ts';
 import { withStore, type GlobalOptions } from '../context.ts';
 
@@ -65,11 +65,8 @@ export function collectCommand(globals: () => GlobalOptions): Command {
         const signal = await signals.stopped;
         log.info({ signal }, 'stopping: answering the requests in flight');
         const stats = await collector.close();
-        await Promise.race([replayer.drained(), new Promise((r) => setTimeout(r, 4_000).unref())]);
-        await replayer.stop();
-        if (spool.size() > 0) log.warn({ spool: spool.dir, entries: spool.size() }, 'spool not drained at shutdown; it is stored at the next start');
-        const r = replayer.stats();
-        return { ...stats, read: stats.read + r.read, inserted: stats.inserted + r.inserted, duplicates: stats.duplicates + r.duplicates };
+        await replayer.stop({ drainMs: SPOOL_DRAIN_ON_STOP_MS });
+        return withReplayed(stats, replayer.stats());
       }, { remote: { refuse: 'it already runs the HTTP collector on its http.listen address' } }).finally(signals.dispose);
       process.stdout.write(opts.json ? JSON.stringify(stats) + '\n' : formatCollectSummary(stats) + '\n');
     });

@@ -80,7 +80,7 @@ describe('no secrets in logs', () => {
       drive: async (output) => {
         await until(() => /listening on http:\/\/\S+/.test(output()), 40_000);
         const address = /listening on (http:\/\/\S+)/.exec(output())?.[1];
-        expect(address).toBeDefined();
+        expect(address).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
         const record = JSON.stringify({ source: 'pkcs11-probe', event_time: '2026-11-20T10:00:00Z', operation: 'decrypt', outcome: 'success', key_id: 'k1' });
         const send = async (authorization: string, query = '') => {
           const res = await fetch(`${address}/v1/ingest/keywatch-json${query}`, { method: 'POST', headers: { authorization, 'content-type': 'application/x-ndjson' }, body: `${record}\n` });
@@ -190,7 +190,7 @@ describe('no secrets in logs', () => {
       drive: async (output) => {
         await until(() => /"event":"started"/.test(output()), 60_000);
         const started = JSON.parse(/^\{"event":"started".*$/m.exec(output())?.[0] ?? '{}') as { http?: string };
-        expect(started.http).toBeDefined();
+        expect(started.http).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
         apiToken = { name: 'local API token', value: readFileSync(join(d, 'store', 'serve.token'), 'utf8').trim() };
         const record = JSON.stringify(scheduleKeyDeletionRecord(new Date()));
         const send = async (authorization: string) => {
